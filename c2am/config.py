@@ -1,0 +1,148 @@
+"""config.yaml: validation against workflow/schemas/config.schema.yaml, defaults, and per-experiment settings.
+
+Settings of a stage for an experiment are resolved as
+    schema defaults  <-  stages.<stage>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiment.<stage>
+Every stage gets its settings as command-line flags named like the config keys (see `cli_flags`).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import functools
+import shlex
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+STAGES = ("c2am_train", "extract", "boxes", "wsol_eval")
+
+
+class ConfigError(ValueError):
+    """config.yaml is invalid; the message names the key and what is wrong."""
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_text() -> str:
+    return SCHEMA_PATH.read_text()
+
+
+def load_schema() -> dict:
+    return yaml.safe_load(_schema_text())
+
+
+def _where(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, source: str) -> str:
+    where = _where(error.absolute_path)
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed))
+        hints = []
+        for key in extra:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hints.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        return (f"{source}: unknown key {', '.join(hints)} under {where}; "
+                f"allowed keys: {', '.join(allowed)}")
+    if error.validator == "type":
+        return (f"{source}: {where} = {error.instance!r} has the wrong type; "
+                f"expected {error.validator_value}")
+    if error.validator == "enum":
+        return f"{source}: {where} = {error.instance!r} is not one of {error.validator_value}"
+    if error.validator == "required":
+        return f"{source}: {where}: {error.message}"
+    return f"{source}: {where}: {error.message}"
+
+
+def _defaults_of(props: dict) -> dict:
+    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if isinstance(v, dict) and "default" in v}
+
+
+def validate_config(config: dict, source: str = "config.yaml") -> dict:
+    """Validate, fill defaults and check cross references; returns a new dict. Raises ConfigError."""
+    if not isinstance(config, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
+    schema = load_schema()
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
+    if errors:
+        raise ConfigError("\n".join(_describe(e, source) for e in errors[:10]))
+    cfg = copy.deepcopy(config)
+    for key, spec in schema["properties"].items():
+        if "default" in spec:
+            cfg.setdefault(key, copy.deepcopy(spec["default"]))
+    defs = schema["$defs"]
+    for name, ds in cfg["datasets"].items():
+        cfg["datasets"][name] = {**_defaults_of(defs["dataset"]["properties"]), **ds}
+    for name, init in cfg["inits"].items():
+        cfg["inits"][name] = {**_defaults_of(defs["init"]["properties"]), **init}
+    for name, exp in cfg["experiments"].items():
+        if exp["dataset"] not in cfg["datasets"]:
+            raise ConfigError(f"{source}: experiments.{name}.dataset = {exp['dataset']!r} is not a key of "
+                              f"datasets ({', '.join(cfg['datasets'])})")
+        if exp["init"] not in cfg["inits"]:
+            raise ConfigError(f"{source}: experiments.{name}.init = {exp['init']!r} is not a key of "
+                              f"inits ({', '.join(cfg['inits'])})")
+        preset = exp.get("preset")
+        if preset is not None and preset not in cfg["presets"]:
+            raise ConfigError(f"{source}: experiments.{name}.preset = {preset!r} is not a key of "
+                              f"presets ({', '.join(cfg['presets']) or 'none defined'})")
+    for name in cfg["active_experiments"]:
+        if name not in cfg["experiments"]:
+            raise ConfigError(f"{source}: active_experiments lists {name!r}, which is not a key of experiments")
+    for name, init in cfg["inits"].items():
+        if init["source"] in ("moco", "detco", "file") and not init["path"]:
+            raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
+    for name, exp in cfg["experiments"].items():
+        threshold = stage_settings(cfg, name, "boxes")["threshold"]
+        if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
+            raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "
+                              f"(0, 1), got {threshold!r}")
+    return cfg
+
+
+def load_config(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+    return validate_config(raw, str(path))
+
+
+def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
+    """Resolved settings of `stage` for `experiment` (defaults <- stages <- preset <- experiment)."""
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}")
+    props = load_schema()["$defs"][f"{stage}_props"]
+    exp = cfg["experiments"][experiment]
+    settings = _defaults_of(props)
+    settings.update(cfg.get("stages", {}).get(stage, {}) or {})
+    if stage == "c2am_train" and exp.get("preset"):
+        settings.update(cfg["presets"][exp["preset"]])
+    settings.update(exp.get(stage, {}) or {})
+    return settings
+
+
+def cli_flags(settings: dict[str, Any]) -> str:
+    """`--key value` flags, booleans as `--key` / `--no-key`, None as `--key none`, shell-quoted."""
+    parts: list[str] = []
+    for key in sorted(settings):
+        value = settings[key]
+        if isinstance(value, bool):
+            parts.append(f"--{key}" if value else f"--no-{key}")
+        elif value is None:
+            parts += [f"--{key}", "none"]
+        elif isinstance(value, (list, tuple)):
+            parts += [f"--{key}", *(shlex.quote(str(v)) for v in value)]
+        else:
+            parts += [f"--{key}", shlex.quote(str(value))]
+    return " ".join(parts)

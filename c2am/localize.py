@@ -1,0 +1,155 @@
+"""From stored maps to boxes, the held-out threshold choice, and the WSOL evaluation of one split.
+
+Every map is resized to its crop (bilinear), normalised per image (`normalization`: minmax or max), and
+boxes found on it are mapped to original-image pixels with the manifest's geometry. Work is done in chunks
+so a split of any size fits in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from . import metrics
+from .boxes import boxes_from_map, clip_boxes, scale_boxes
+from .data.records import ImageRecord
+from .maps import MapStore
+
+CHUNK = 256
+
+
+def calibration_subset(records: list[ImageRecord], fraction: float, seed: int, minimum: int = 10) -> list[ImageRecord]:
+    """A fixed part of the training split (chosen by a seeded hash of the image id) whose GT boxes pick the
+    box threshold. The evaluation split is never used for that."""
+    with_boxes = [r for r in records if r.boxes]
+    if not with_boxes:
+        raise ValueError("the training split has no GT boxes: set boxes.threshold to a number instead of auto")
+    keyed = sorted(with_boxes, key=lambda r: hashlib.sha256(f"{seed}:{r.image_id}".encode()).hexdigest())
+    n = min(len(keyed), max(minimum, int(round(fraction * len(keyed)))))
+    return sorted(keyed[:n], key=lambda r: r.image_id)
+
+
+def threshold_grid(step: float) -> np.ndarray:
+    return np.round(np.arange(step, 1.0 - 1e-9, step), 6)
+
+
+def _aligned(store: MapStore, records: list[ImageRecord]) -> list[int]:
+    missing = [r.image_id for r in records if r.image_id not in store.index]
+    if missing:
+        raise ValueError(f"{store.folder}: no map for {len(missing)} images, e.g. {missing[:5]}")
+    return [store.index[r.image_id] for r in records]
+
+
+def best_iou_curve(store: MapStore, records: list[ImageRecord], thresholds, normalization: str,
+                   all_contours: bool, upsample: bool = True) -> np.ndarray:
+    """[n, T] best IoU with the GT boxes of each record at each threshold (chunked)."""
+    rows = _aligned(store, records)
+    out = []
+    for start in range(0, len(rows), CHUNK):
+        prepared = [store.prepared(i, normalization, upsample) for i in rows[start:start + CHUNK]]
+        out.append(metrics.best_iou_curve([m for m, _ in prepared], [r.boxes for r in records[start:start + CHUNK]],
+                                          thresholds, all_contours=all_contours,
+                                          transforms=[t for _, t in prepared]))
+    return np.concatenate(out) if out else np.zeros((0, len(thresholds)))
+
+
+def choose_box_threshold(store: MapStore, train_records: list[ImageRecord], settings: dict) -> dict:
+    """The threshold maximising GT-known Loc on the calibration part of the training split."""
+    calib = calibration_subset(train_records, settings["calib_fraction"], settings["calib_seed"])
+    grid = threshold_grid(settings["threshold_grid_step"])
+    curve = (best_iou_curve(store, calib, grid, settings["normalization"], settings["all_contours"],
+                            settings.get("upsample", True)) >= 0.5).mean(axis=0)
+    best = int(np.argmax(curve))
+    return {"threshold": float(grid[best]), "calibration_gt_known_loc": float(curve[best]),
+            "grid": grid.tolist(), "curve": curve.tolist(), "calibration_images": [r.image_id for r in calib],
+            "normalization": settings["normalization"], "all_contours": settings["all_contours"]}
+
+
+def boxes_table(store: MapStore, threshold: float, normalization: str, all_contours: bool,
+                upsample: bool = True) -> pd.DataFrame:
+    """One row per (image, box) in original pixels, with the threshold and a score (mean normalised
+    activation inside the box on the map)."""
+    rows = []
+    for i in range(len(store)):
+        fg_map, transform = store.prepared(i, normalization, upsample)
+        geom = store.geometry(i)
+        boxes = boxes_from_map(fg_map, [threshold], all_contours=all_contours)[0]
+        orig = clip_boxes(scale_boxes(boxes, *transform), geom.orig_w, geom.orig_h)
+        image_id = store.manifest["image_id"].iloc[i]
+        for k, (b, ob) in enumerate(zip(boxes.astype(int), orig)):
+            inside = fg_map[b[1]:b[3], b[0]:b[2]]
+            rows.append({"image_id": image_id, "box": k, "x0": ob[0], "y0": ob[1], "x1": ob[2], "y1": ob[3],
+                         "threshold": threshold, "score": float(inside.mean()) if inside.size else 0.0})
+    return pd.DataFrame(rows, columns=["image_id", "box", "x0", "y0", "x1", "y1", "threshold", "score"])
+
+
+def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFrame, settings: dict,
+                   box_settings: dict) -> dict:
+    """GT-known Loc of the boxes (held-out threshold), the authors' test-tuned protocol, MaxBoxAccV2,
+    PxAP (where masks exist) and the centre-box baseline, on one split."""
+    records = [r for r in records if r.boxes]
+    if not records:
+        raise ValueError("the evaluation split has no GT boxes")
+    iou_thr, strict = settings["iou_threshold"], settings["strict"]
+    by_image = {k: g[["x0", "y0", "x1", "y1"]].to_numpy() for k, g in boxes.groupby("image_id", sort=False)}
+    missing = [r.image_id for r in records if r.image_id not in by_image]
+    if missing:
+        raise ValueError(f"boxes table lacks {len(missing)} images of the split, e.g. {missing[:5]}")
+    pred = [by_image[r.image_id] for r in records]
+    gts = [r.boxes for r in records]
+    labels = [r.label if r.label is not None else -1 for r in records]
+    out: dict = {"images": len(records), "iou_threshold": iou_thr, "strict": strict,
+                 "box_threshold": float(boxes["threshold"].iloc[0]) if len(boxes) else None,
+                 "normalization": box_settings["normalization"]}
+    out["gt_known_loc"] = metrics.gt_known_loc(pred, gts, iou_thr, strict)
+    out["gt_known_loc_class_avg"] = metrics.gt_known_loc_class_averaged(pred, gts, labels, iou_thr, strict)
+    norm, upsample = box_settings["normalization"], box_settings.get("upsample", True)
+
+    authors = metrics.AUTHORS_THRESHOLDS
+    curve = best_iou_curve(store, records, authors, norm, all_contours=False, upsample=upsample)
+    passes = (curve > iou_thr) if strict else (curve >= iou_thr)
+    acc = passes.mean(axis=0)
+    out["authors_protocol"] = {"gt_known_loc_tuned_on_eval": float(acc.max()),
+                               "threshold_tuned_on_eval": float(authors[int(np.argmax(acc))]),
+                               "curve": acc.tolist(), "thresholds": authors.tolist(),
+                               "protocol": "best of 19 thresholds chosen on this split (optimistic)"}
+
+    # MaxBoxAccV2 follows Choe et al.: min-max normalised maps, all contours, fine threshold sweep.
+    sweep = np.round(np.arange(0, 1, settings["maxboxacc_step"]), 6)
+    deltas = np.asarray(settings["maxboxacc_iou"], dtype=np.float64)
+    fine = best_iou_curve(store, records, sweep, "minmax", all_contours=True, upsample=upsample)
+    box_acc = ((fine[None] > deltas[:, None, None]) if strict else (fine[None] >= deltas[:, None, None])).mean(1)
+    out["MaxBoxAccV2"] = float(box_acc.max(axis=1).mean())
+    for d, row in zip(deltas, box_acc):
+        out[f"MaxBoxAcc@{int(round(d * 100))}"] = float(row.max())
+
+    masked = [r for r in records if r.mask_path is not None]
+    if masked and len(masked) == len(records):
+        out["PxAP"] = pixel_ap(store, masked, sweep)
+
+    sizes = [(store.geometry(store.index[r.image_id]).orig_w, store.geometry(store.index[r.image_id]).orig_h)
+             for r in records]
+    center = metrics.center_box_baseline(sizes, gts, iou_threshold=iou_thr, strict=strict)
+    out["center_box"] = {"gt_known_loc_tuned_on_eval": center["gt_known_loc_tuned_on_eval"],
+                         "best_frac_tuned_on_eval": center["best_frac_tuned_on_eval"]}
+    return out
+
+
+def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
+    """PxAP of min-max normalised maps in the original frame against the records' foreground masks."""
+    import cv2
+
+    maps, masks = [], []
+    for r in records:
+        m = store.original_size_map(store.index[r.image_id])
+        mask = cv2.imread(str(r.mask_path), cv2.IMREAD_GRAYSCALE)
+        if mask is None:
+            raise ValueError(f"cannot read mask {r.mask_path}")
+        if mask.shape != m.shape:
+            raise ValueError(f"mask {r.mask_path} is {mask.shape[::-1]} but its image is {m.shape[::-1]}")
+        lo, hi = float(m.min()), float(m.max())
+        maps.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+        masks.append(mask > 127)
+    return metrics.pxap(maps, masks, thresholds)["PxAP"]

@@ -1,0 +1,121 @@
+"""Activation-map store: float16 shards (`maps-00000.npy`, [n, h, w]) plus `manifest.parquet`.
+
+The manifest has one row per image: image_id, shard, row, the test geometry (original size, resize,
+crop) and the map size, so a box found on a map maps back to original-image pixels. Maps are stored
+foreground-oriented (1 - P already applied when the model says P marks the background), not normalised.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from .boxes import normalize_map
+from .data.images import Geometry
+from .io import read_parquet_meta, write_parquet
+
+GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
+
+
+class MapWriter:
+    """Accumulates maps and writes shards into a temporary folder that replaces `out_dir` on `close()`."""
+
+    def __init__(self, out_dir: str | Path, shard_size: int, settings: dict):
+        self.out_dir = Path(out_dir)
+        self.tmp = self.out_dir.with_name(self.out_dir.name + ".part")
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        self.tmp.mkdir(parents=True)
+        self.shard_size, self.settings = shard_size, settings
+        self.rows: list[dict] = []
+        self.buffer: list[np.ndarray] = []
+        self.shard = 0
+
+    def add(self, image_id: str, fg_map: np.ndarray, geometry: Geometry) -> None:
+        if not np.isfinite(fg_map).all():
+            raise ValueError(f"activation map of image {image_id} has NaN/inf values")
+        self.rows.append({"image_id": image_id, "shard": self.shard, "row": len(self.buffer),
+                          "map_h": fg_map.shape[0], "map_w": fg_map.shape[1], **asdict(geometry)})
+        self.buffer.append(fg_map.astype(np.float16))
+        if len(self.buffer) == self.shard_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.buffer:
+            np.save(self.tmp / f"maps-{self.shard:05d}.npy", np.stack(self.buffer))
+            self.buffer, self.shard = [], self.shard + 1
+
+    def close(self) -> None:
+        self._flush()
+        if not self.rows:
+            raise ValueError("no maps were written (empty split?)")
+        write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.settings)
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        self.tmp.rename(self.out_dir)
+
+
+class MapStore:
+    """Read access to an extracted map folder."""
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        manifest = self.folder / "manifest.parquet"
+        if not manifest.is_file():
+            raise FileNotFoundError(f"no manifest.parquet in {self.folder} (run the extract_maps stage)")
+        self.manifest = pd.read_parquet(manifest)
+        self.meta = read_parquet_meta(manifest)
+        self._shards: dict[int, np.ndarray] = {}
+        self.index = {image_id: i for i, image_id in enumerate(self.manifest["image_id"])}
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def raw(self, i: int) -> np.ndarray:
+        row = self.manifest.iloc[i]
+        shard = int(row["shard"])
+        if shard not in self._shards:
+            self._shards[shard] = np.load(self.folder / f"maps-{shard:05d}.npy", mmap_mode="r")
+        return np.asarray(self._shards[shard][int(row["row"])], dtype=np.float32)
+
+    def geometry(self, i: int) -> Geometry:
+        row = self.manifest.iloc[i]
+        return Geometry(*(int(row[c]) for c in GEOMETRY_COLUMNS))
+
+    def prepared(self, i: int, normalization: str, upsample: bool = True) -> tuple[np.ndarray, tuple]:
+        """Map i resized to its crop (bilinear) when `upsample`, normalised to [0, 1], and its
+        (sx, sy, ox, oy) transform to original pixels."""
+        fg_map = self.raw(i)
+        geom = self.geometry(i)
+        if upsample:
+            fg_map = cv2.resize(fg_map, (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
+        fg_map = normalize_map(fg_map, normalization).astype(np.float32)
+        return fg_map, geom.to_original(fg_map.shape[1], fg_map.shape[0])
+
+    def original_size_map(self, i: int) -> np.ndarray:
+        """Foreground map pasted into the original image frame (outside the crop: the map's edge values)."""
+        geom = self.geometry(i)
+        resized_full = np.empty((geom.resize_h, geom.resize_w), np.float32)
+        crop = cv2.resize(self.raw(i), (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
+        resized_full[...] = np.nan
+        resized_full[geom.crop_y0:geom.crop_y0 + geom.crop_h, geom.crop_x0:geom.crop_x0 + geom.crop_w] = crop
+        if geom.crop_w != geom.resize_w or geom.crop_h != geom.resize_h:
+            resized_full = _fill_nan_edges(resized_full)
+        return cv2.resize(resized_full, (geom.orig_w, geom.orig_h), interpolation=cv2.INTER_LINEAR)
+
+    def describe(self) -> str:
+        return json.dumps(self.meta.get("settings", {}), sort_keys=True)
+
+
+def _fill_nan_edges(a: np.ndarray) -> np.ndarray:
+    """Replace the NaN frame around a centred crop by the nearest crop values (edge replication)."""
+    rows = np.flatnonzero(~np.isnan(a).all(1))
+    cols = np.flatnonzero(~np.isnan(a).all(0))
+    inner = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    return np.pad(inner, ((rows[0], a.shape[0] - rows[-1] - 1), (cols[0], a.shape[1] - cols[-1] - 1)), mode="edge")

@@ -1,0 +1,163 @@
+"""Encoders h(.) of C2AM: torchvision networks (and EfficientNet-Lite0) returning stride-16 feature maps.
+
+Every backbone keeps the parameter names of its classification network (minus the classifier), so
+weights converted by the pretrain-init stage load with `strict=True` into `backbone.net`.
+Features are the concatenation of a stride-16 map and a deeper map upsampled to it, as the C2AM authors
+do for ResNet-50 (layer4 with stride 1, concatenated with layer3: 2048 + 1024 = 3072 channels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch import nn
+
+from .efficientnet_lite import EfficientNetLite0
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+TF_MEAN = (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5 on 0..255 pixels
+TF_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A named run of modules executed in order; the unit of freezing."""
+
+    name: str
+    modules: tuple[nn.Module, ...]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.modules:
+            x = module(x)
+        return x
+
+
+class StagedBackbone(nn.Module):
+    """A network split into stages; the outputs of `taps` stages are upsampled to the finest and concatenated."""
+
+    def __init__(self, name: str, net: nn.Module, stages: list[Stage], taps: list[int], channels: list[int]):
+        super().__init__()
+        self.name = name
+        self.net = net
+        self._stages = stages  # plain list: the modules are registered once, under `net`
+        self.taps = taps
+        self.out_channels = sum(channels)
+        self.stride = 16
+        self.frozen_stages = 0
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self._stages]
+
+    def freeze(self, n_stages: int) -> None:
+        """Fix the parameters and BatchNorm statistics of the first `n_stages` stages."""
+        if not 0 <= n_stages <= len(self._stages):
+            raise ValueError(f"frozen_stages must be in 0..{len(self._stages)} for {self.name}, got {n_stages}")
+        self.frozen_stages = n_stages
+        for i, stage in enumerate(self._stages):
+            for module in stage.modules:
+                for p in module.parameters():
+                    p.requires_grad_(i >= n_stages)
+        self.train(self.training)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for stage in self._stages[: self.frozen_stages]:
+            for module in stage.modules:
+                module.eval()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = []
+        last_tap = max(self.taps)
+        for i, stage in enumerate(self._stages[: last_tap + 1]):
+            x = stage(x)
+            outputs.append(x)
+        feats = [outputs[t] for t in self.taps]
+        size = max((f.shape[-2:] for f in feats), key=lambda s: s[0] * s[1])
+        feats = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+                 for f in feats]
+        return torch.cat(feats, dim=1)
+
+
+def _resnet50() -> StagedBackbone:
+    net = torchvision.models.resnet50(weights=None)
+    net.fc = nn.Identity()
+    # layer4 with stride 1 (output stride 16), as in the C2AM authors' ResNet: stride moved off conv2/downsample.
+    net.layer4[0].conv2.stride = (1, 1)
+    net.layer4[0].downsample[0].stride = (1, 1)
+    stages = [Stage("stem", (net.conv1, net.bn1, net.relu, net.maxpool)), Stage("layer1", (net.layer1,)),
+              Stage("layer2", (net.layer2,)), Stage("layer3", (net.layer3,)), Stage("layer4", (net.layer4,))]
+    return StagedBackbone("resnet50", net, stages, taps=[4, 3], channels=[2048, 1024])
+
+
+def _vgg16() -> StagedBackbone:
+    net = torchvision.models.vgg16(weights=None)
+    net.avgpool = nn.Identity()
+    net.classifier = nn.Identity()
+    f = net.features  # conv5_3 + ReLU end at index 29; index 30 is the last max-pool (dropped: stride 16)
+    bounds = [(0, 5), (5, 10), (10, 17), (17, 24), (24, 30)]
+    stages = [Stage(f"block{i + 1}", tuple(f[a:b])) for i, (a, b) in enumerate(bounds)]
+    return StagedBackbone("vgg16", net, stages, taps=[4], channels=[512])
+
+
+def _densenet161() -> StagedBackbone:
+    net = torchvision.models.densenet161(weights=None)
+    net.classifier = nn.Identity()
+    f = net.features
+    f.transition3.pool = nn.Identity()  # keep stride 16 through denseblock4
+    stages = [Stage("stem", (f.conv0, f.norm0, f.relu0, f.pool0)),
+              Stage("block1", (f.denseblock1, f.transition1)), Stage("block2", (f.denseblock2, f.transition2)),
+              Stage("block3", (f.denseblock3, f.transition3)), Stage("block4", (f.denseblock4, f.norm5, nn.ReLU()))]
+    return StagedBackbone("densenet161", net, stages, taps=[4], channels=[2208])
+
+
+def _inception_v3() -> StagedBackbone:
+    net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
+    net.fc = nn.Identity()
+    stem = (net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
+            net.Conv2d_3b_1x1, net.Conv2d_4a_3x3, net.maxpool2)
+    stages = [Stage("stem", stem), Stage("mixed5", (net.Mixed_5b, net.Mixed_5c, net.Mixed_5d)),
+              Stage("mixed6", (net.Mixed_6a, net.Mixed_6b, net.Mixed_6c, net.Mixed_6d, net.Mixed_6e)),
+              Stage("mixed7", (net.Mixed_7a, net.Mixed_7b, net.Mixed_7c))]
+    return StagedBackbone("inception_v3", net, stages, taps=[3, 2], channels=[2048, 768])
+
+
+def _mobilenet_v2() -> StagedBackbone:
+    net = torchvision.models.mobilenet_v2(weights=None)
+    net.classifier = nn.Identity()
+    f = net.features
+    bounds = [(0, 2), (2, 4), (4, 7), (7, 14), (14, 19)]  # strides 2, 4, 8, 16, 32
+    stages = [Stage(f"features{a}-{b - 1}", tuple(f[a:b])) for a, b in bounds]
+    return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96])
+
+
+def _efficientnet_lite0() -> StagedBackbone:
+    net = EfficientNetLite0()
+    net._fc = nn.Identity()
+    b = net._blocks
+    stages = [Stage("stem", (net._conv_stem, net._bn0, nn.ReLU6())), Stage("blocks0-2", tuple(b[0:3])),
+              Stage("blocks3-4", tuple(b[3:5])), Stage("blocks5-10", tuple(b[5:11])),
+              Stage("blocks11-15+head", (*b[11:16], net._conv_head, net._bn1, nn.ReLU6()))]
+    return StagedBackbone("efficientnet_lite0", net, stages, taps=[4, 3], channels=[1280, 112])
+
+
+BUILDERS = {
+    "resnet50": _resnet50,
+    "vgg16": _vgg16,
+    "densenet161": _densenet161,
+    "inception_v3": _inception_v3,
+    "mobilenet_v2": _mobilenet_v2,
+    "efficientnet_lite0": _efficientnet_lite0,
+}
+
+
+def build_backbone(name: str) -> StagedBackbone:
+    """A randomly initialised backbone; weights come from the pretrain-init artifact."""
+    if name not in BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)}")
+    return BUILDERS[name]()

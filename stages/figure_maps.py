@@ -1,0 +1,84 @@
+"""figure-maps: images of the evaluation split with their foreground maps, GT boxes (green) and C2AM boxes
+(red), one row per experiment (like the paper's Fig. 6).
+
+Reads:  per panel the dataset split, its maps and boxes.   Writes: --out (PNG).
+
+By hand:
+    python -m stages.figure_maps --panel demo_effl0 cub results/data/demo/CUB_200_2011 test \
+        results/demo_effl0/maps/test results/demo_effl0/boxes/test.parquet --out results/figure_maps.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from c2am.cli import run_main  # noqa: E402
+from c2am.data.images import read_image  # noqa: E402
+from c2am.data.readers import load_dataset  # noqa: E402
+from c2am.io import atomic_path  # noqa: E402
+from c2am.maps import MapStore  # noqa: E402
+
+
+def _pick(ids: list[str], n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return sorted(rng.choice(ids, size=min(n, len(ids)), replace=False).tolist(), key=ids.index)
+
+
+def run(args: argparse.Namespace) -> None:
+    panels = args.panel
+    fig, axes = plt.subplots(2 * len(panels), args.n_images, figsize=(2.2 * args.n_images, 4.4 * len(panels)),
+                             squeeze=False)
+    for p, (label, fmt, root, split, maps_dir, boxes_path) in enumerate(panels):
+        records = {r.image_id: r for r in load_dataset(fmt, root, split=split)}
+        store = MapStore(maps_dir)
+        boxes = pd.read_parquet(boxes_path)
+        ids = [i for i in store.manifest["image_id"] if i in records]
+        for c, image_id in enumerate(_pick(ids, args.n_images, args.seed)):
+            img = read_image(records[image_id].path).permute(1, 2, 0).numpy()
+            fg = store.original_size_map(store.index[image_id])
+            fg = (fg - fg.min()) / max(float(fg.max() - fg.min()), 1e-12)
+            top, bottom = axes[2 * p, c], axes[2 * p + 1, c]
+            top.imshow(img)
+            bottom.imshow(img)
+            bottom.imshow(fg, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+            for ax in (top, bottom):
+                for x0, y0, x1, y1 in records[image_id].boxes:
+                    ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5))
+                for b in boxes[boxes["image_id"] == image_id].itertuples():
+                    ax.add_patch(plt.Rectangle((b.x0, b.y0), b.x1 - b.x0, b.y1 - b.y0, fill=False, color="red",
+                                               lw=1.5))
+                ax.set_xticks([])
+                ax.set_yticks([])
+            if c == 0:
+                top.set_ylabel(f"{label}\nimage", fontsize=9)
+                bottom.set_ylabel("foreground map", fontsize=9)
+        for c in range(len(ids), args.n_images):
+            axes[2 * p, c].axis("off")
+            axes[2 * p + 1, c].axis("off")
+    fig.suptitle("C2AM class-agnostic activation maps: GT boxes green, C2AM boxes red", fontsize=11)
+    fig.tight_layout()
+    with atomic_path(args.out) as tmp:
+        fig.savefig(tmp, dpi=90, format="png")
+    plt.close(fig)
+    print(f"{args.out}: {len(panels)} panel(s)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--panel", nargs=6, action="append", required=True,
+                   metavar=("LABEL", "FORMAT", "ROOT", "SPLIT", "MAPS", "BOXES"))
+    p.add_argument("--n_images", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True)
+    return p
+
+
+if __name__ == "__main__":
+    run_main(run, parser())

@@ -1,0 +1,56 @@
+"""make-cues: background cues (1 - foreground map) as one uint8 PNG per image at its original size
+(255 = background, 0 = foreground), plus manifest.parquet. Used by the WSSS refinement.
+
+Reads:  --maps (extract_maps output).
+Writes: --out-dir/<image_id>.png and --out-dir/manifest.parquet (built as OUT.part, renamed when complete).
+
+By hand:
+    python -m stages.make_cues --maps results/demo_effl0/maps/train --out-dir results/demo_effl0/cues/train
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from c2am.cli import run_main
+from c2am.io import write_parquet
+from c2am.maps import MapStore
+
+
+def run(args: argparse.Namespace) -> None:
+    store = MapStore(args.maps)
+    out = Path(args.out_dir)
+    tmp = out.with_name(out.name + ".part")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    rows = []
+    for i, image_id in enumerate(store.manifest["image_id"]):
+        fg = store.original_size_map(i)
+        lo, hi = float(fg.min()), float(fg.max())
+        fg = (fg - lo) / (hi - lo) if hi > lo else np.zeros_like(fg)
+        cue = np.round((1 - fg) * 255).astype(np.uint8)
+        name = f"{str(image_id).replace('/', '__')}.png"
+        if not cv2.imwrite(str(tmp / name), cue):
+            raise OSError(f"could not write {tmp / name}")
+        rows.append({"image_id": image_id, "file": name, "width": cue.shape[1], "height": cue.shape[0]})
+    write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cues", {"maps": args.maps})
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    print(f"{out}: {len(rows)} background cues")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--maps", required=True)
+    p.add_argument("--out-dir", required=True)
+    return p
+
+
+if __name__ == "__main__":
+    run_main(run, parser())

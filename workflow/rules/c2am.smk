@@ -1,0 +1,23 @@
+rule train_c2am:
+    """C2AM on the unlabeled training split; resumes from results/EXP/c2am/checkpoint.pt after a kill."""
+    input:
+        init=lambda w: f"{R}/init/{experiment(w.exp)['init']}.pt",
+        data=dataset_input,
+    output:
+        model=f"{R}/{{exp}}/c2am/model.pt",
+    params:
+        data=lambda w: dataset_flags(w.exp),
+        split=lambda w: dataset(w.exp)["train_split"],
+        settings=settings("c2am_train"),
+        device=DEVICE,
+        checkpoint=lambda w: f"{R}/{w.exp}/c2am/checkpoint.pt",
+    log:
+        jsonl=f"{R}/{{exp}}/c2am/train_log.jsonl",
+        stderr=f"{R}/{{exp}}/c2am/train.log",
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
+    shell:
+        "{PY} -m stages.train_c2am --init {input.init} {params.data} --split {params.split}"
+        " --out-model {output.model} --checkpoint {params.checkpoint} --log {log.jsonl}"
+        " --device {params.device} --threads {threads} --no-progress {params.settings} 2> {log.stderr}"

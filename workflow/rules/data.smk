@@ -1,0 +1,8 @@
+rule make_demo_data:
+    """The embedded default dataset (CUB and VOC layouts), generated deterministically."""
+    output:
+        directory(f"{R}/data/demo"),
+    log:
+        f"{R}/logs/make_demo_data.log",
+    shell:
+        "{PY} -m stages.make_demo_data --out {output} > {log} 2>&1"

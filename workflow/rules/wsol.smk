@@ -1,0 +1,69 @@
+def eval_split(exp_name):
+    return dataset(exp_name)["eval_split"]
+
+
+rule evaluate_wsol:
+    """GT-known Loc (held-out threshold), authors' protocol, MaxBoxAccV2, PxAP, centre box."""
+    input:
+        maps=f"{R}/{{exp}}/maps/{{split}}",
+        boxes=f"{R}/{{exp}}/boxes/{{split}}.parquet",
+        data=dataset_input,
+    output:
+        f"{R}/{{exp}}/metrics/wsol_{{split}}.json",
+    params:
+        data=lambda w: dataset_flags(w.exp),
+        settings=settings("wsol_eval"),
+    log:
+        f"{R}/{{exp}}/logs/evaluate_wsol_{{split}}.log",
+    shell:
+        "{PY} -m stages.evaluate_wsol --maps {input.maps} --boxes {input.boxes} {params.data}"
+        " --split {wildcards.split} --out {output} {params.settings} > {log} 2>&1"
+
+
+def table2_rows():
+    return " ".join(
+        f"--row {e} {experiment(e)['dataset']} {experiment(e)['init']} {R}/{e}/metrics/wsol_{eval_split(e)}.json"
+        for e in ACTIVE)
+
+
+rule table2:
+    """Paper Table 2: GT-known Loc of C2AM per backbone x init x dataset (CSV + Markdown)."""
+    input:
+        [f"{R}/{e}/metrics/wsol_{eval_split(e)}.json" for e in ACTIVE],
+    output:
+        csv=f"{R}/table2.csv",
+        md=f"{R}/table2.md",
+    params:
+        rows=table2_rows(),
+        decimals=CFG["stages"].get("tables", {}).get("decimals", 2),
+    log:
+        f"{R}/logs/table2.log",
+    shell:
+        "{PY} -m stages.table2 {params.rows} --decimals {params.decimals} --out {output.csv} > {log} 2>&1"
+
+
+def figure_panels():
+    panels = []
+    for e in ACTIVE:
+        ds, split = dataset(e), eval_split(e)
+        panels.append(f"--panel {e} {ds['format']} {ds['root']} {split} {R}/{e}/maps/{split} "
+                      f"{R}/{e}/boxes/{split}.parquet")
+    return " ".join(panels)
+
+
+rule figure_maps:
+    """Images with their foreground maps, GT and C2AM boxes, one row per active experiment."""
+    input:
+        [f"{R}/{e}/maps/{eval_split(e)}" for e in ACTIVE],
+        [f"{R}/{e}/boxes/{eval_split(e)}.parquet" for e in ACTIVE],
+    output:
+        f"{R}/figure_maps.png",
+    params:
+        panels=figure_panels(),
+        n_images=CFG["stages"].get("figure", {}).get("n_images", 8),
+        seed=CFG["stages"].get("figure", {}).get("seed", 0),
+    log:
+        f"{R}/logs/figure_maps.log",
+    shell:
+        "{PY} -m stages.figure_maps {params.panels} --n_images {params.n_images} --seed {params.seed}"
+        " --out {output} > {log} 2>&1"
