@@ -79,7 +79,9 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
             cfg.setdefault(key, copy.deepcopy(spec["default"]))
     defs = schema["$defs"]
     for name, ds in cfg["datasets"].items():
-        cfg["datasets"][name] = {**_defaults_of(defs["dataset"]["properties"]), **ds}
+        ds = {**_defaults_of(defs["dataset"]["properties"]), **ds}
+        ds["root"] = ds["root"].replace("{results_dir}", cfg["results_dir"])
+        cfg["datasets"][name] = ds
     for name, init in cfg["inits"].items():
         cfg["inits"][name] = {**_defaults_of(defs["init"]["properties"]), **init}
     for name, exp in cfg["experiments"].items():

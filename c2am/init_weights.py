@@ -217,9 +217,11 @@ def default_input_scaling(backbone_name: str, source: str) -> str:
 
 
 def bn_is_folded(backbone: StagedBackbone) -> bool:
-    """True when every BatchNorm has running mean 0 and variance 1 (statistics folded into the convs)."""
+    """True when every BatchNorm has running mean 0 and variance 1 while carrying trained shifts, i.e. the
+    statistics were folded into the convolutions (a freshly initialised network has zero shifts)."""
     norms = [m for m in backbone.net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    return bool(norms) and all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m in norms)
+    neutral = all(torch.all(m.running_mean == 0) and torch.all(m.running_var == 1) for m in norms)
+    return bool(norms) and neutral and any(bool(torch.any(m.bias != 0)) for m in norms)
 
 
 def load_init(path: str | Path) -> dict:

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torchvision.transforms.v2.functional as TF
-from torchvision.io import ImageReadMode, decode_image
+from PIL import Image, ImageOps
 
 
 class ImageDecodeError(ValueError):
@@ -26,10 +27,12 @@ def read_image(path: str | Path) -> torch.Tensor:
     if path.stat().st_size == 0:
         raise ImageDecodeError(f"{path}: empty file (0 bytes)")
     try:
-        img = decode_image(str(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
-    except Exception as exc:  # torchvision raises RuntimeError for corrupt/truncated data
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            arr = np.array(im.convert("RGB"))
+    except Exception as exc:  # PIL raises UnidentifiedImageError / OSError for corrupt or truncated data
         raise ImageDecodeError(f"{path}: cannot decode image ({exc})") from exc
-    return img
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,16 @@ class Stage:
 class StagedBackbone(nn.Module):
     """A network split into stages; the outputs of `taps` stages are upsampled to the finest and concatenated."""
 
-    def __init__(self, name: str, net: nn.Module, stages: list[Stage], taps: list[int], channels: list[int]):
+    def __init__(self, name: str, net: nn.Module, stages: list[Stage], taps: list[int], channels: list[int],
+                 linear_taps: tuple[int, ...] = ()):
         super().__init__()
         self.name = name
         self.net = net
         self._stages = stages  # plain list: the modules are registered once, under `net`
         self.taps = taps
+        # Outputs of linear bottlenecks (MobileNetV2 / EfficientNet blocks end without an activation) are
+        # signed; a ReLU keeps the tapped features non-negative, as the loss's cosines and logs assume.
+        self.linear_taps = tuple(linear_taps)
         self.out_channels = sum(channels)
         self.stride = 16
         self.frozen_stages = 0
@@ -77,7 +81,7 @@ class StagedBackbone(nn.Module):
         for i, stage in enumerate(self._stages[: last_tap + 1]):
             x = stage(x)
             outputs.append(x)
-        feats = [outputs[t] for t in self.taps]
+        feats = [F.relu(outputs[t]) if t in self.linear_taps else outputs[t] for t in self.taps]
         size = max((f.shape[-2:] for f in feats), key=lambda s: s[0] * s[1])
         feats = [f if f.shape[-2:] == size else F.interpolate(f, size=size, mode="bilinear", align_corners=False)
                  for f in feats]
@@ -133,7 +137,7 @@ def _mobilenet_v2() -> StagedBackbone:
     f = net.features
     bounds = [(0, 2), (2, 4), (4, 7), (7, 14), (14, 19)]  # strides 2, 4, 8, 16, 32
     stages = [Stage(f"features{a}-{b - 1}", tuple(f[a:b])) for a, b in bounds]
-    return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96])
+    return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,))
 
 
 def _efficientnet_lite0() -> StagedBackbone:
@@ -143,7 +147,7 @@ def _efficientnet_lite0() -> StagedBackbone:
     stages = [Stage("stem", (net._conv_stem, net._bn0, nn.ReLU6())), Stage("blocks0-2", tuple(b[0:3])),
               Stage("blocks3-4", tuple(b[3:5])), Stage("blocks5-10", tuple(b[5:11])),
               Stage("blocks11-15+head", (*b[11:16], net._conv_head, net._bn1, nn.ReLU6()))]
-    return StagedBackbone("efficientnet_lite0", net, stages, taps=[4, 3], channels=[1280, 112])
+    return StagedBackbone("efficientnet_lite0", net, stages, taps=[4, 3], channels=[1280, 112], linear_taps=(3,))
 
 
 BUILDERS = {

@@ -50,7 +50,7 @@ rule make_boxes:
     log:
         f"{R}/{{exp}}/logs/make_boxes_{{split}}.log",
     shell:
-        "{PY} -m stages.make_boxes --maps {input.maps} --threshold {input.threshold} --out {output}"
+        "{PY} -m stages.make_boxes --maps {input.maps} --threshold-file {input.threshold} --out {output}"
         " {params.settings} > {log} 2>&1"
 
 

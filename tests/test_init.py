@@ -1,0 +1,136 @@
+"""Backbones and the pretrain-init conversions: exact key checks, published key formats, clear errors."""
+
+import pytest
+import torch
+
+from c2am.init_weights import InitError, bn_is_folded, build_init, torchvision_state
+from c2am.models.backbones import BUILDERS, build_backbone
+from c2am.models.c2am import build_model
+from conftest import MOBILENET_WEIGHTS, need
+
+
+@pytest.mark.parametrize("name,channels", [("resnet50", 3072), ("vgg16", 512), ("densenet161", 2208),
+                                           ("inception_v3", 2816), ("mobilenet_v2", 1376),
+                                           ("efficientnet_lite0", 1392)])
+def test_backbones_give_stride16_features(name, channels):
+    b = build_backbone(name).eval()
+    with torch.no_grad():
+        z = b(torch.rand(1, 3, 128, 128))
+    assert z.shape[1] == b.out_channels == channels
+    assert z.shape[-1] in (8, 7, 6)  # stride 16 (Inception-V3 loses a border to valid convolutions)
+    assert (z >= 0).all(), "features must be non-negative (post-activation)"
+
+
+def test_resnet50_layer4_has_stride_one_like_the_authors():
+    b = build_backbone("resnet50").eval()
+    assert b.net.layer4[0].conv2.stride == (1, 1) and b.net.layer4[0].downsample[0].stride == (1, 1)
+    with torch.no_grad():
+        assert b(torch.rand(1, 3, 224, 224)).shape == (1, 3072, 14, 14)
+
+
+def test_efficientnet_lite0_package_weights_load_exactly():
+    art = build_init("efficientnet_lite0", "efficientnet_lite0_package")
+    assert art["dropped_keys"] == ["_fc.bias", "_fc.weight"]
+    assert art["input_scaling"] == "tf" and not art["bn_folded"]
+    assert len(art["state_dict"]) == len(build_backbone("efficientnet_lite0").net.state_dict())
+    model = build_model(art)
+    assert torch.equal(model.backbone.net._conv_stem.weight, art["state_dict"]["_conv_stem.weight"])
+
+
+@pytest.mark.realdata
+def test_shared_mobilenet_v2_weights_load_exactly_and_are_bn_folded():
+    art = build_init("mobilenet_v2", "file", str(need(MOBILENET_WEIGHTS)), input_scaling="tf")
+    assert art["dropped_keys"] == ["classifier.1.bias", "classifier.1.weight"]
+    assert art["bn_folded"] and art["input_mean"] == [0.5, 0.5, 0.5]
+
+
+def _full_resnet_state() -> dict:
+    torch.manual_seed(0)
+    import torchvision
+
+    return torchvision.models.resnet50(weights=None).state_dict()
+
+
+def test_moco_checkpoint_keys_are_converted(tmp_path):
+    full = _full_resnet_state()
+    ck = {"state_dict": {**{f"module.encoder_q.{k}": v for k, v in full.items() if not k.startswith("fc.")},
+                         "module.encoder_q.fc.0.weight": torch.zeros(2048, 2048),
+                         "module.encoder_k.conv1.weight": torch.zeros(64, 3, 7, 7),
+                         "module.queue": torch.zeros(128, 10)}, "epoch": 800}
+    torch.save(ck, tmp_path / "moco.pth.tar")
+    art = build_init("resnet50", "moco", str(tmp_path / "moco.pth.tar"))
+    assert torch.equal(art["state_dict"]["layer3.2.conv2.weight"], full["layer3.2.conv2.weight"])
+    assert "fc.0.weight" in art["dropped_keys"] and "module.queue" in art["dropped_keys"]
+
+
+def test_detco_backbone_prefix_is_converted(tmp_path):
+    full = _full_resnet_state()
+    ck = {"state_dict": {**{f"backbone.{k}": v for k, v in full.items() if not k.startswith("fc.")},
+                         "neck.mlp.0.weight": torch.zeros(4, 4)}}
+    torch.save(ck, tmp_path / "detco.pth")
+    art = build_init("resnet50", "detco", str(tmp_path / "detco.pth"))
+    assert torch.equal(art["state_dict"]["conv1.weight"], full["conv1.weight"])
+    assert art["dropped_keys"] == ["neck.mlp.0.weight"]
+
+
+def test_partial_checkpoint_is_an_error_naming_the_keys(tmp_path):
+    full = _full_resnet_state()
+    del full["layer4.2.bn3.running_var"]
+    full["extra.weight"] = torch.zeros(1)
+    torch.save(full, tmp_path / "r50.pth")
+    with pytest.raises(InitError, match=r"1 missing keys \['layer4.2.bn3.running_var'\].*1 unexpected keys \['extra.weight'\]"):
+        build_init("resnet50", "file", str(tmp_path / "r50.pth"))
+
+
+def test_shape_mismatch_is_an_error(tmp_path):
+    full = _full_resnet_state()
+    full["conv1.weight"] = torch.zeros(64, 3, 3, 3)
+    torch.save(full, tmp_path / "r50.pth")
+    with pytest.raises(InitError, match="shape mismatch"):
+        build_init("resnet50", "file", str(tmp_path / "r50.pth"))
+
+
+def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="weights file not found: .*nothing.pth"):
+        build_init("resnet50", "file", str(tmp_path / "nothing.pth"))
+    (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(InitError, match="cannot read weights file .*bad.pth"):
+        build_init("resnet50", "file", str(tmp_path / "bad.pth"))
+
+
+def test_offline_torchvision_names_the_missing_cache_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", offline)
+    with pytest.raises(FileNotFoundError, match=r"Missing file: .*hub/checkpoints/resnet50-0676ba61.pth"):
+        torchvision_state("resnet50")
+
+
+def test_random_init_is_seeded_and_explicit():
+    a = build_init("mobilenet_v2", "random", seed=3)["state_dict"]
+    b = build_init("mobilenet_v2", "random", seed=3)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not build_init("mobilenet_v2", "random")["bn_folded"]
+
+
+def test_unknown_source_and_backbone():
+    with pytest.raises(InitError, match="unknown init source"):
+        build_init("resnet50", "somewhere")
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_backbone("alexnet")
+    assert set(BUILDERS) == {"resnet50", "vgg16", "densenet161", "inception_v3", "mobilenet_v2", "efficientnet_lite0"}
+
+
+def test_freezing_stages_fixes_parameters_and_bn():
+    b = build_backbone("mobilenet_v2")
+    b.freeze(3)
+    b.train()
+    frozen = [m for s in b._stages[:3] for m in s.modules]
+    assert all(not p.requires_grad for m in frozen for p in m.parameters())
+    assert all(not m.training for m in frozen)
+    assert all(p.requires_grad for m in b._stages[3].modules for p in m.parameters())
+    assert not bn_is_folded(b)

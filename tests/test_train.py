@@ -1,0 +1,101 @@
+"""C2AM training: exact resume after an interruption, checkpoints, logs, foreground rule, bad settings."""
+
+import json
+
+import pytest
+import torch
+
+from c2am.data.readers import read_cub
+from c2am.init_weights import build_init
+from c2am.train import TrainingError, TrainSettings, decide_foreground, train_c2am
+
+SMALL = dict(epochs=2, batch_size=4, resize=72, crop=64, workers=0, fg_rule_images=8, lr=0.01)
+
+
+@pytest.fixture(scope="module")
+def init():
+    return build_init("efficientnet_lite0", "efficientnet_lite0_package")
+
+
+@pytest.fixture(scope="module")
+def records(demo_root):
+    return read_cub(demo_root / "CUB_200_2011", split="train")[:16]
+
+
+def _run(tmp, records, init, **kw):
+    stop = kw.pop("stop_after_steps", None)
+    s = TrainSettings.from_dict({**SMALL, **kw})
+    return train_c2am(records, init, s, tmp / "model.pt", tmp / "checkpoint.pt", tmp / "log.jsonl", "cpu",
+                      progress=False, stop_after_steps=stop)
+
+
+def test_interrupted_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, records, init):
+    a, b = tmp_path / "a", tmp_path / "b"
+    _run(a, records, init)
+    # 16 images / batch 4 = 4 steps per epoch; stop after step 6 (mid epoch 2), checkpoints every 3 steps
+    assert _run(b, records, init, checkpoint_every_steps=3, stop_after_steps=6) == {"stopped_at_step": 6}
+    assert not (b / "model.pt").exists()
+    assert torch.load(b / "checkpoint.pt", weights_only=False)["state"] == {"epoch": 1, "step_in_epoch": 2,
+                                                                            "global_step": 6}
+    _run(b, records, init, checkpoint_every_steps=3)
+    ma = torch.load(a / "model.pt", weights_only=False)["model"]
+    mb = torch.load(b / "model.pt", weights_only=False)["model"]
+    assert ma.keys() == mb.keys()
+    for k in ma:
+        assert torch.equal(ma[k], mb[k]), f"{k} differs after resume"
+
+
+def test_log_checkpoint_and_model_contents(tmp_path, records, init):
+    summary = _run(tmp_path, records, init, epochs=1)
+    lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [x["event"] for x in lines] == ["step"] * 4 + ["epoch", "done"]
+    assert all(x["total"] == pytest.approx(x["neg"] + x["pos_fg"] + x["pos_bg"], rel=1e-5) for x in lines[:4])
+    assert lines[0]["lr"] == pytest.approx(0.01)  # poly schedule starts at the base lr
+    ck = torch.load(tmp_path / "model.pt", weights_only=False)
+    assert ck["backbone"] == "efficientnet_lite0" and ck["settings"]["epochs"] == 1
+    assert ck["model"]["fg_flip"].item() == summary["foreground"]["flip"]
+    assert set(summary["foreground"]) >= {"border_mean", "inner_mean", "flip", "images"}
+
+
+def test_changed_settings_do_not_resume_a_stale_checkpoint(tmp_path, records, init):
+    _run(tmp_path, records, init, epochs=1)
+    _run(tmp_path, records, init, epochs=1, alpha=0.5)
+    assert (tmp_path / "checkpoint.stale.pt").exists()
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["settings"]["alpha"] == 0.5
+
+
+def test_foreground_rule_flips_a_map_that_marks_the_border(records, init):
+    from c2am.models.c2am import build_model
+
+    model = build_model(init)
+    with torch.no_grad():  # make P = sigmoid(large) on the border ring only: P marks the background
+        model.head.conv.weight.zero_()
+        model.head.bn.eval()
+        model.head.bn.bias.fill_(-5.0)
+
+    def fake_features(images):
+        n, _, h, w = images.shape
+        z = torch.zeros(n, model.backbone.out_channels, h // 16, w // 16)
+        return z
+
+    model.features = fake_features
+    s = TrainSettings.from_dict({**SMALL})
+    model.head.bn.weight.data.fill_(1.0)
+    original_head = model.head.forward
+
+    def head_with_bright_border(z):
+        p = original_head(z)
+        p[..., 0, :] = p[..., -1, :] = p[..., :, 0] = p[..., :, -1] = 0.99
+        return p
+
+    model.head.forward = head_with_bright_border
+    fg = decide_foreground(model, records, s, torch.device("cpu"))
+    assert fg["flip"] and fg["border_mean"] == pytest.approx(0.99, abs=1e-4) and fg["images"] == 8
+
+
+def test_unknown_setting_and_folded_bn_with_batch_statistics(tmp_path, records, init):
+    with pytest.raises(KeyError, match="unknown c2am_train settings \\['epoch'\\]"):
+        TrainSettings.from_dict({"epoch": 3})
+    folded = dict(init, bn_folded=True)
+    with pytest.raises(TrainingError, match="folded"):
+        _run(tmp_path, records, folded, bn_mode="train")
