@@ -64,6 +64,12 @@ def _defaults_of(props: dict) -> dict:
     return {k: copy.deepcopy(v["default"]) for k, v in props.items() if isinstance(v, dict) and "default" in v}
 
 
+def _from_repo(path: str) -> str:
+    """Relative dataset roots and weight paths are relative to the repository root (where config.yaml is)."""
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else (REPO / p).resolve())
+
+
 def validate_config(config: dict, source: str = "config.yaml") -> dict:
     """Validate, fill defaults and check cross references; returns a new dict. Raises ConfigError."""
     if not isinstance(config, dict):
@@ -80,10 +86,16 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
     defs = schema["$defs"]
     for name, ds in cfg["datasets"].items():
         ds = {**_defaults_of(defs["dataset"]["properties"]), **ds}
-        ds["root"] = ds["root"].replace("{results_dir}", cfg["results_dir"])
+        if "{results_dir}" in ds["root"]:
+            ds["root"] = ds["root"].replace("{results_dir}", cfg["results_dir"])
+        else:
+            ds["root"] = _from_repo(ds["root"])
         cfg["datasets"][name] = ds
     for name, init in cfg["inits"].items():
-        cfg["inits"][name] = {**_defaults_of(defs["init"]["properties"]), **init}
+        init = {**_defaults_of(defs["init"]["properties"]), **init}
+        if init["path"]:
+            init["path"] = _from_repo(init["path"])
+        cfg["inits"][name] = init
     for name, exp in cfg["experiments"].items():
         if exp["dataset"] not in cfg["datasets"]:
             raise ConfigError(f"{source}: experiments.{name}.dataset = {exp['dataset']!r} is not a key of "

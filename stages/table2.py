@@ -23,7 +23,7 @@ from c2am.io import write_text
 
 COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "GT-known Loc",
            "box threshold", "GT-known Loc (authors' protocol, tuned on split)", "authors' threshold",
-           "MaxBoxAccV2", "MaxBoxAcc@30", "MaxBoxAcc@50", "MaxBoxAcc@70", "PxAP", "experiment"]
+           "MaxBoxAccV2", "MaxBoxAcc@30", "MaxBoxAcc@50", "MaxBoxAcc@70", "PxAP", "experiment", "note"]
 NOTE = ("GT-known Loc: IoU >= 0.5 with a GT box, box threshold chosen on a held-out calibration part of the "
         "training split. Authors' protocol: best of 19 thresholds chosen on the evaluated split (optimistic). "
         "MaxBoxAccV2: Choe et al. 2020 (min-max maps, all contours, IoU 0.3/0.5/0.7). Centre box: size tuned "
@@ -43,8 +43,8 @@ def rows_from(experiment: str, dataset: str, init: str, metrics_path: str) -> li
            "PxAP": pct(m.get("PxAP")), "experiment": experiment}
     center = {"method": "centre box (tuned on split)", "backbone": None, "init": None, "dataset": dataset,
               "split": m["split"], "images": m["images"],
-              "GT-known Loc": pct(m["center_box"]["gt_known_loc_tuned_on_eval"]),
-              "box threshold": m["center_box"]["best_frac_tuned_on_eval"], "experiment": None}
+              "GT-known Loc": pct(m["center_box"]["gt_known_loc_tuned_on_eval"]), "experiment": None,
+              "note": f"centred box covering {m['center_box']['best_frac_tuned_on_eval']:.2f} of each side"}
     return [row, center]
 
 
@@ -58,12 +58,15 @@ def run(args: argparse.Namespace) -> None:
             rows.append(center)
     table = pd.DataFrame(rows, columns=COLUMNS)
     table = table.sort_values(["dataset", "method", "backbone", "init"], na_position="last", kind="stable")
-    numeric = [c for c in COLUMNS if c not in ("method", "backbone", "init", "dataset", "split", "experiment")]
+    numeric = [c for c in COLUMNS if c not in ("method", "backbone", "init", "dataset", "split", "images",
+                                                "experiment", "note")]
     table[numeric] = table[numeric].astype(float).round(args.decimals)
+    table["images"] = table["images"].astype(int)
     out = Path(args.out)
     write_text(table.to_csv(index=False), out)
-    write_text(f"# Table 2: class-agnostic boxes (GT-known Loc)\n\n{NOTE}\n\n"
-               + table.to_markdown(index=False, floatfmt=f".{args.decimals}f") + "\n", out.with_suffix(".md"))
+    shown = table.astype(object).where(table.notna(), "")
+    markdown = shown.to_markdown(index=False, floatfmt=f".{args.decimals}f")
+    write_text(f"# Table 2: class-agnostic boxes (GT-known Loc)\n\n{NOTE}\n\n{markdown}\n", out.with_suffix(".md"))
     print(table.to_string(index=False))
 
 
