@@ -10,13 +10,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .data.images import Geometry, read_image, test_view
+from .data.images import Geometry, read_image, eval_view
 from .data.records import ImageRecord
 from .maps import MapWriter
 from .models.c2am import C2AM
 
 
-class TestViews(Dataset):
+class EvalViews(Dataset):
     def __init__(self, records: list[ImageRecord], resize: int, crop: int | None):
         self.records, self.resize, self.crop = records, resize, crop
 
@@ -24,7 +24,7 @@ class TestViews(Dataset):
         return len(self.records)
 
     def __getitem__(self, i: int):
-        img, geom = test_view(read_image(self.records[i].path), self.resize, self.crop)
+        img, geom = eval_view(read_image(self.records[i].path), self.resize, self.crop)
         return img, torch.tensor(astuple(geom)), i
 
 
@@ -39,7 +39,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], settings: dict, out_di
     if on_gpu and settings["channels_last"]:
         model = model.to(memory_format=torch.channels_last)
     amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
-    loader = DataLoader(TestViews(records, settings["resize"], settings["crop"]), batch_size=settings["batch_size"],
+    loader = DataLoader(EvalViews(records, settings["resize"], settings["crop"]), batch_size=settings["batch_size"],
                         num_workers=settings["workers"], pin_memory=on_gpu, shuffle=False)
     writer = MapWriter(out_dir, settings["shard_size"], settings)
     start = time.time()

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .data.images import read_image, sample_generator, test_view, train_view
+from .data.images import read_image, sample_generator, eval_view, train_view
 from .data.records import ImageRecord
 from .io import code_version, save_torch
 from .losses import contrastive_loss
@@ -316,7 +316,7 @@ def decide_foreground(model: C2AM, records: list[ImageRecord], s: TrainSettings,
     border_sum = inner_sum = 0.0
     votes = 0
     for i in range(0, len(chosen), 32):
-        batch = torch.stack([test_view(read_image(r.path), s.crop, None)[0] for r in chosen[i:i + 32]])
+        batch = torch.stack([eval_view(read_image(r.path), s.crop, None)[0] for r in chosen[i:i + 32]])
         p = model.head(model.features(batch.to(dev).float() / 255)).float()[:, 0]
         ring = torch.ones_like(p[0], dtype=torch.bool)
         ring[1:-1, 1:-1] = False

@@ -64,33 +64,30 @@ def test_changed_settings_do_not_resume_a_stale_checkpoint(tmp_path, records, in
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["settings"]["alpha"] == 0.5
 
 
-def test_foreground_rule_flips_a_map_that_marks_the_border(records, init):
+class RingHead(torch.nn.Module):
+    """A stand-in activation head: `ring` on the outer ring of cells, `inside` elsewhere."""
+
+    def __init__(self, ring: float, inside: float):
+        super().__init__()
+        self.ring, self.inside = ring, inside
+
+    def forward(self, z):
+        p = torch.full((z.shape[0], 1, *z.shape[-2:]), self.inside)
+        p[..., 0, :] = p[..., -1, :] = p[..., :, 0] = p[..., :, -1] = self.ring
+        return p
+
+
+@pytest.mark.parametrize("ring,inside,flip", [(0.9, 0.2, True), (0.1, 0.7, False)])
+def test_foreground_rule_is_decided_on_the_data_set(records, init, ring, inside, flip):
     from c2am.models.c2am import build_model
 
     model = build_model(init)
-    with torch.no_grad():  # make P = sigmoid(large) on the border ring only: P marks the background
-        model.head.conv.weight.zero_()
-        model.head.bn.eval()
-        model.head.bn.bias.fill_(-5.0)
-
-    def fake_features(images):
-        n, _, h, w = images.shape
-        z = torch.zeros(n, model.backbone.out_channels, h // 16, w // 16)
-        return z
-
-    model.features = fake_features
-    s = TrainSettings.from_dict({**SMALL})
-    model.head.bn.weight.data.fill_(1.0)
-    original_head = model.head.forward
-
-    def head_with_bright_border(z):
-        p = original_head(z)
-        p[..., 0, :] = p[..., -1, :] = p[..., :, 0] = p[..., :, -1] = 0.99
-        return p
-
-    model.head.forward = head_with_bright_border
-    fg = decide_foreground(model, records, s, torch.device("cpu"))
-    assert fg["flip"] and fg["border_mean"] == pytest.approx(0.99, abs=1e-4) and fg["images"] == 8
+    model.head = RingHead(ring, inside)
+    fg = decide_foreground(model, records, TrainSettings.from_dict(SMALL), torch.device("cpu"))
+    # crop 64 -> 4 x 4 cells: 12 ring cells, 4 inner cells; fg_rule_images = 8
+    assert fg["flip"] is flip and fg["images"] == 8
+    assert fg["border_mean"] == pytest.approx(ring) and fg["inner_mean"] == pytest.approx(inside)
+    assert fg["images_with_bright_border"] == (8 if flip else 0)
 
 
 def test_unknown_setting_and_folded_bn_with_batch_statistics(tmp_path, records, init):

@@ -92,7 +92,7 @@ def train_view(img: torch.Tensor, resize: int, crop: int, hflip: bool, scale_min
     return img
 
 
-def test_view(img: torch.Tensor, resize: int, crop: int | None) -> tuple[torch.Tensor, Geometry]:
+def eval_view(img: torch.Tensor, resize: int, crop: int | None) -> tuple[torch.Tensor, Geometry]:
     """Resize to resize x resize (aspect not kept, as the authors do), then centre crop `crop` (None: no crop)."""
     h, w = img.shape[-2:]
     img = TF.resize(img, [resize, resize], antialias=True)

@@ -1,0 +1,116 @@
+"""Map store round trip, geometry back to original pixels, threshold calibration, image decoding errors."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from c2am.data.images import Geometry, ImageDecodeError, read_image, eval_view
+from c2am.data.records import ImageRecord
+from c2am.localize import boxes_table, calibration_subset, choose_box_threshold, evaluate_split
+from c2am.maps import MapStore, MapWriter
+
+
+def test_geometry_maps_crop_coordinates_to_original_pixels():
+    # 200 x 100 image resized to 64 x 64, centre crop 48 (offset 8); a 12 x 12 map covers the crop
+    g = Geometry(orig_w=200, orig_h=100, resize_w=64, resize_h=64, crop_x0=8, crop_y0=8, crop_w=48, crop_h=48)
+    sx, sy, ox, oy = g.to_original(12, 12)
+    assert (sx, sy, ox, oy) == (4 * 200 / 64, 4 * 100 / 64, 8 * 200 / 64, 8 * 100 / 64)
+    img = torch.zeros(3, 100, 200, dtype=torch.uint8)
+    view, geom = eval_view(img, 64, 48)
+    assert view.shape == (3, 48, 48) and geom == g
+
+
+def _store(tmp_path, maps, geoms, ids):
+    w = MapWriter(tmp_path / "maps", shard_size=2, settings={"resize": 64})
+    for i, m, g in zip(ids, maps, geoms):
+        w.add(i, m, g)
+    w.close()
+    return MapStore(tmp_path / "maps")
+
+
+def test_writer_shards_and_store_round_trip(tmp_path):
+    g = Geometry(64, 64, 64, 64, 0, 0, 64, 64)
+    maps = [np.full((4, 4), v, np.float32) for v in (0.1, 0.2, 0.3)]
+    store = _store(tmp_path, maps, [g] * 3, ["a", "b", "c"])
+    assert sorted(p.name for p in (tmp_path / "maps").glob("*.npy")) == ["maps-00000.npy", "maps-00001.npy"]
+    assert store.raw(2) == pytest.approx(np.full((4, 4), 0.3), abs=1e-3)  # float16 storage
+    assert store.geometry(1) == g and store.meta["settings"] == {"resize": 64}
+    assert not (tmp_path / "maps.part").exists()
+
+
+def test_writer_rejects_nan_maps(tmp_path):
+    w = MapWriter(tmp_path / "maps", 4, {})
+    with pytest.raises(ValueError, match="image x has NaN"):
+        w.add("x", np.full((2, 2), np.nan, np.float32), Geometry(2, 2, 2, 2, 0, 0, 2, 2))
+
+
+def test_boxes_are_exact_in_original_pixels(tmp_path):
+    # map 8 x 8 over a 64 x 64 crop of a 128 x 64 image (no crop): blob in cells x 2..3, y 4..5
+    m = np.zeros((8, 8), np.float32)
+    m[4:6, 2:4] = 1.0
+    g = Geometry(orig_w=128, orig_h=64, resize_w=64, resize_h=64, crop_x0=0, crop_y0=0, crop_w=64, crop_h=64)
+    store = _store(tmp_path, [m], [g], ["img"])
+    table = boxes_table(store, 0.5, "minmax", all_contours=False, upsample=False)
+    # feature cells are 8 px of the 64 px input, i.e. 16 x 8 original pixels
+    assert table[["x0", "y0", "x1", "y1"]].iloc[0].tolist() == [32.0, 32.0, 64.0, 48.0]
+    assert table["threshold"].iloc[0] == 0.5 and table["score"].iloc[0] == pytest.approx(1.0)
+
+
+def test_threshold_is_chosen_on_the_calibration_part_of_train_only(tmp_path):
+    g = Geometry(8, 8, 8, 8, 0, 0, 8, 8)
+    ramp = np.tile(np.linspace(0, 1, 8, dtype=np.float32), (8, 1))  # column j has value j / 7
+    records = [ImageRecord(f"t{i}", tmp_path / f"{i}.jpg", "train", boxes=((6.0, 0.0, 8.0, 8.0),))
+               for i in range(30)]
+    store = _store(tmp_path, [ramp] * 30, [g] * 30, [r.image_id for r in records])
+    calib = calibration_subset(records, 0.2, seed=0)
+    assert len(calib) == 10 and calib == calibration_subset(records, 0.2, seed=0)
+    assert calib != calibration_subset(records, 0.2, seed=1)
+    settings = {"calib_fraction": 0.2, "calib_seed": 0, "threshold_grid_step": 0.05, "normalization": "minmax",
+                "all_contours": False, "upsample": False}
+    result = choose_box_threshold(store, records, settings)
+    # at threshold t the box spans columns ceil(7t)..7, so IoU with the GT (columns 6..7) is 2 / (8 - ceil(7t)),
+    # >= 0.5 from t > 3/7 on: the first such grid value is 0.45
+    assert result["threshold"] == pytest.approx(0.45) and result["calibration_gt_known_loc"] == 1.0
+    with pytest.raises(ValueError, match="no GT boxes"):
+        calibration_subset([ImageRecord("u", tmp_path / "u.jpg", "train")], 0.1, 0)
+
+
+def test_evaluate_split_reports_every_metric(tmp_path):
+    g = Geometry(8, 8, 8, 8, 0, 0, 8, 8)
+    ramp = np.tile(np.linspace(0, 1, 8, dtype=np.float32), (8, 1))
+    records = [ImageRecord(f"e{i}", tmp_path / f"{i}.jpg", "test", label=i % 2, boxes=((4.0, 0.0, 8.0, 8.0),))
+               for i in range(4)]
+    store = _store(tmp_path, [ramp] * 4, [g] * 4, [r.image_id for r in records])
+    boxes = boxes_table(store, 0.5, "minmax", False, upsample=False)
+    out = evaluate_split(store, records, boxes, {"iou_threshold": 0.5, "strict": False, "maxboxacc_step": 0.01,
+                                                 "maxboxacc_iou": [0.3, 0.5, 0.7]},
+                         {"normalization": "minmax", "upsample": False})
+    assert out["gt_known_loc"] == 1.0 and out["gt_known_loc_class_avg"] == 1.0
+    assert out["MaxBoxAccV2"] == 1.0 and out["authors_protocol"]["gt_known_loc_tuned_on_eval"] == 1.0
+    # a centred box of side fraction f has IoU f^2 / (f^2 + 1) with the right half: 0.5 only at f = 1
+    assert out["center_box"] == {"gt_known_loc_tuned_on_eval": 1.0, "best_frac_tuned_on_eval": 1.0}
+
+
+def test_read_image_handles_modes_exif_and_bad_files(tmp_path):
+    Image.new("L", (5, 3), 100).save(tmp_path / "gray.png")
+    Image.new("RGBA", (5, 3), (10, 20, 30, 0)).save(tmp_path / "rgba.png")
+    img = Image.new("RGB", (5, 3), (1, 2, 3))
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    img.save(tmp_path / "rot.jpg", exif=exif)
+    assert read_image(tmp_path / "gray.png").shape == (3, 3, 5)
+    assert read_image(tmp_path / "rgba.png")[:, 0, 0].tolist() == [10, 20, 30]
+    assert read_image(tmp_path / "rot.jpg").shape == (3, 5, 3)
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(ImageDecodeError, match="empty.jpg: empty file"):
+        read_image(tmp_path / "empty.jpg")
+    good = (tmp_path / "rot.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ImageDecodeError, match="cut.jpg: cannot decode"):
+        read_image(tmp_path / "cut.jpg")
+    (tmp_path / "text.jpg").write_text("hello")
+    with pytest.raises(ImageDecodeError, match="text.jpg: cannot decode"):
+        read_image(tmp_path / "text.jpg")
+    with pytest.raises(FileNotFoundError, match="missing.jpg"):
+        read_image(tmp_path / "missing.jpg")
