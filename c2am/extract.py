@@ -43,7 +43,9 @@ def extract_maps(model: C2AM, records: list[ImageRecord], settings: dict, out_di
                         num_workers=settings["workers"], pin_memory=on_gpu, shuffle=False)
     writer = MapWriter(out_dir, settings["shard_size"], settings)
     start = time.time()
-    for images, geoms, idx in tqdm(loader, disable=not progress, desc="extract maps", file=sys.stderr):
+    bar = tqdm(loader, disable=not progress, desc="extract maps", file=sys.stderr,
+               mininterval=1 if sys.stderr.isatty() else 15)
+    for images, geoms, idx in bar:
         x = images.to(device, non_blocking=True).float().div_(255)
         if on_gpu and settings["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)

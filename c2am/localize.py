@@ -109,21 +109,14 @@ def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFr
 
     authors = metrics.AUTHORS_THRESHOLDS
     curve = best_iou_curve(store, records, authors, norm, all_contours=False, upsample=upsample)
-    passes = (curve > iou_thr) if strict else (curve >= iou_thr)
-    acc = passes.mean(axis=0)
-    out["authors_protocol"] = {"gt_known_loc_tuned_on_eval": float(acc.max()),
-                               "threshold_tuned_on_eval": float(authors[int(np.argmax(acc))]),
-                               "curve": acc.tolist(), "thresholds": authors.tolist(),
-                               "protocol": "best of 19 thresholds chosen on this split (optimistic)"}
+    protocol = metrics.authors_protocol_from_curve(curve, authors, iou_thr, strict)
+    out["authors_protocol"] = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in protocol.items()}
 
     # MaxBoxAccV2 follows Choe et al.: min-max normalised maps, all contours, fine threshold sweep.
     sweep = np.round(np.arange(0, 1, settings["maxboxacc_step"]), 6)
-    deltas = np.asarray(settings["maxboxacc_iou"], dtype=np.float64)
     fine = best_iou_curve(store, records, sweep, "minmax", all_contours=True, upsample=upsample)
-    box_acc = ((fine[None] > deltas[:, None, None]) if strict else (fine[None] >= deltas[:, None, None])).mean(1)
-    out["MaxBoxAccV2"] = float(box_acc.max(axis=1).mean())
-    for d, row in zip(deltas, box_acc):
-        out[f"MaxBoxAcc@{int(round(d * 100))}"] = float(row.max())
+    mba = metrics.max_box_acc_v2_from_curve(fine, sweep, settings["maxboxacc_iou"], strict)
+    out.update({k: v for k, v in mba.items() if k.startswith("MaxBoxAcc") or k.startswith("best_threshold")})
 
     masked = [r for r in records if r.mask_path is not None]
     if masked and len(masked) == len(records):

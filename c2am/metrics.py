@@ -201,9 +201,15 @@ def max_box_acc_v2(
     Differences from wsolevaluation: maps are thresholded as float map >= t (not uint8 > int(255 t)),
     contours are RETR_EXTERNAL (not RETR_TREE), boxes are not clipped to size-1 and IoU has no +1.
     """
+    best = best_iou_curve(maps, gt_boxes, thresholds, all_contours=all_contours, transforms=transforms)
+    return max_box_acc_v2_from_curve(best, thresholds, iou_thresholds, strict)
+
+
+def max_box_acc_v2_from_curve(best: np.ndarray, thresholds, iou_thresholds=(0.3, 0.5, 0.7),
+                              strict: bool = False) -> dict:
+    """MaxBoxAccV2 from a [n, T] best-IoU curve (see best_iou_curve), e.g. one computed in chunks."""
     thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     deltas = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
-    best = best_iou_curve(maps, gt_boxes, thr, all_contours=all_contours, transforms=transforms)
     box_acc = _passes(best[None, :, :], deltas[:, None, None], strict).mean(axis=1)  # [D, T]
     out: dict = {"box_acc": box_acc, "thresholds": thr, "iou_thresholds": deltas}
     for d, row in zip(deltas, box_acc):
@@ -247,12 +253,20 @@ def authors_protocol(
     Returns "gt_known_loc_tuned_on_eval", "threshold_tuned_on_eval", "curve" [T], "thresholds", "protocol".
     (The authors' code counts IoU > 0.5: pass strict=True to match it.)
     """
-    thr, curve = choose_threshold(maps, gt_boxes, thresholds, iou_threshold, transforms, strict)
+    best = best_iou_curve(maps, gt_boxes, thresholds, transforms=transforms)
+    return authors_protocol_from_curve(best, thresholds, iou_threshold, strict)
+
+
+def authors_protocol_from_curve(best: np.ndarray, thresholds=AUTHORS_THRESHOLDS, iou_threshold: float = 0.5,
+                                strict: bool = False) -> dict:
+    """The authors' protocol from a [n, T] best-IoU curve of the largest contour (see authors_protocol)."""
+    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    curve = _passes(best, iou_threshold, strict).mean(axis=0)
     return {
         "gt_known_loc_tuned_on_eval": float(curve.max()),
-        "threshold_tuned_on_eval": thr,
+        "threshold_tuned_on_eval": float(thr[int(np.argmax(curve))]),
         "curve": curve,
-        "thresholds": np.asarray(thresholds, dtype=np.float64).reshape(-1),
+        "thresholds": thr,
         "protocol": "authors: box threshold tuned on the evaluated set (optimistic, not held-out)",
     }
 

@@ -241,7 +241,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
             model.train()
             set_bn_mode(model, bn_frozen)
             bar = tqdm(loader, total=len(loader), disable=not progress, leave=False,
-                       desc=f"c2am epoch {epoch + 1}/{s.epochs}", file=sys.stderr)
+                       desc=f"c2am epoch {epoch + 1}/{s.epochs}", file=sys.stderr,
+                       mininterval=1 if sys.stderr.isatty() else 15)
             epoch_losses = []
             for batch in bar:
                 t0 = time.time()

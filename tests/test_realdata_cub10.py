@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 def test_cub10_c2am_reaches_70_percent_gt_known_loc(tmp_path):
     need(CUB10)
     device_cfg = tmp_path / "cpu.yaml"
-    device_cfg.write_text("device: cpu\n")
+    device_cfg.write_text("device: cpu\nactive_experiments: [cub10_effl0]\n")
     start = time.time()
     proc = snakemake(tmp_path, "results/table2.csv",
                      configfiles=(REPO / "configs" / "cub10.yaml", device_cfg))

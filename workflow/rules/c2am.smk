@@ -20,4 +20,4 @@ rule train_c2am:
     shell:
         "{PY} -m stages.train_c2am --init {input.init} {params.data} --split {params.split}"
         " --out-model {output.model} --checkpoint {params.checkpoint} --log {log.jsonl}"
-        " --device {params.device} --threads {threads} --no-progress {params.settings} 2> {log.stderr}"
+        " --device {params.device} --threads {threads} {params.settings} 2> {log.stderr}"

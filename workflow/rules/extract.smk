@@ -16,7 +16,7 @@ rule extract_maps:
         gpu=GPU_JOB,
     shell:
         "{PY} -m stages.extract_maps --model {input.model} {params.data} --split {wildcards.split}"
-        " --out-dir {output} --device {params.device} --threads {threads} --no-progress {params.settings}"
+        " --out-dir {output} --device {params.device} --threads {threads} {params.settings}"
         " > {log} 2>&1"
 
 
