@@ -146,12 +146,12 @@ def efficientnet_lite0_package_file() -> Path:
 
 
 def build_init(backbone_name: str, source: str, path: str | None = None, weights: str = "IMAGENET1K_V1",
-               input_scaling: str | None = None, seed: int = 0) -> dict:
+               input_scaling: str | None = None, seed: int = 0, tf_padding: bool = False) -> dict:
     """Return the init artifact: backbone state dict in its own key space + how to feed it.
 
     The artifact records the source file and its sha256, the classifier/non-backbone keys that were dropped,
-    the input normalisation the weights expect, and whether BatchNorm was folded (then its statistics must
-    stay frozen during training).
+    the input normalisation the weights expect, whether BatchNorm was folded (then its statistics must
+    stay frozen during training), and whether strided convolutions need TensorFlow 'SAME' padding.
     """
     backbone = build_backbone(backbone_name)
     dropped_other: list[str] = []
@@ -202,6 +202,7 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
         "input_mean": list(mean),
         "input_std": list(std),
         "bn_folded": state is not None and bn_is_folded(backbone),
+        "tf_padding": bool(tf_padding),
     }
 
 

@@ -71,6 +71,20 @@ class TrainSettings:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def run_fingerprint(s: TrainSettings, init_artifact: dict, records: list[ImageRecord]) -> str:
+    """What a checkpoint must match to be resumed: the settings, the initial weights and the image list."""
+    digest = hashlib.sha256(s.fingerprint().encode())
+    for key in ("backbone", "source", "origin_sha256", "input_scaling", "bn_folded", "tf_padding"):
+        digest.update(f"{key}={init_artifact.get(key)};".encode())
+    if init_artifact.get("origin_sha256") is None:  # random init: hash the weights themselves
+        for name, tensor in sorted(init_artifact["state_dict"].items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().numpy().tobytes())
+    for r in records:
+        digest.update(f"{r.image_id}:{r.path};".encode())
+    return digest.hexdigest()[:20]
+
+
 class TrainingError(RuntimeError):
     pass
 
@@ -201,10 +215,10 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     views = TrainViews(records, s)
 
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
-    fingerprint = s.fingerprint()
+    fingerprint = run_fingerprint(s, init_artifact, records)
     if checkpoint.is_file():
         ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
-        if ck.get("fingerprint") == fingerprint and ck.get("n_images") == len(records):
+        if ck.get("fingerprint") == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
             _set_rng_state(ck["rng"])
@@ -214,7 +228,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
         else:
             stale = checkpoint.with_suffix(".stale.pt")
             checkpoint.replace(stale)
-            print(f"{checkpoint} was written with other settings or data; moved to {stale}, starting fresh",
+            print(f"{checkpoint} was written with other settings, init or images; moved to {stale}, starting fresh",
                   file=sys.stderr)
 
     def save_checkpoint() -> None:
@@ -271,7 +285,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                 log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": state["global_step"],
                                       "lr": s.lr * factor, **losses,
                                       "img_per_s": len(images) / max(time.time() - t0, 1e-9)}) + "\n")
-                bar.set_postfix(loss=f"{losses['total']:.4f}")
+                bar.set_postfix(loss=f"{losses['total']:.4f}", refresh=False)
                 if s.checkpoint_every_steps and state["global_step"] % s.checkpoint_every_steps == 0:
                     save_checkpoint()
                 if stop_after_steps is not None and state["global_step"] >= stop_after_steps:
@@ -295,7 +309,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "backbone": init_artifact["backbone"],
                 "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
-                                                           "input_mean", "input_std", "bn_folded")},
+                                                           "input_mean", "input_std", "bn_folded", "tf_padding")},
                 "settings": asdict(s), "summary": summary, "code_version": code_version()}, out_model)
     with open(log_path, "a") as log:
         log.write(json.dumps({"event": "done", **summary}) + "\n")

@@ -21,7 +21,7 @@ from c2am.io import save_torch, write_json
 
 def run(args: argparse.Namespace) -> None:
     art = build_init(args.backbone, args.source, args.path, weights=args.weights,
-                     input_scaling=args.input_scaling, seed=args.seed)
+                     input_scaling=args.input_scaling, seed=args.seed, tf_padding=args.tf_padding)
     out = Path(args.out)
     save_torch(art, out)
     summary = {k: v for k, v in art.items() if k != "state_dict"}
@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="IMAGENET1K_V1")
     p.add_argument("--input_scaling", default=None, type=lambda s: None if s.lower() in ("none", "null") else s)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tf_padding", action=argparse.BooleanOptionalAction, default=False,
+                   help="TensorFlow 'SAME' padding in strided convolutions (weights converted from TensorFlow)")
     p.add_argument("--out", required=True)
     return p
 

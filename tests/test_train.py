@@ -57,11 +57,20 @@ def test_log_checkpoint_and_model_contents(tmp_path, records, init):
     assert set(summary["foreground"]) >= {"border_mean", "inner_mean", "flip", "images"}
 
 
-def test_changed_settings_do_not_resume_a_stale_checkpoint(tmp_path, records, init):
+def test_changed_settings_init_or_images_do_not_resume_a_stale_checkpoint(tmp_path, records, init):
+    def fingerprint():
+        return torch.load(tmp_path / "checkpoint.pt", weights_only=False)["fingerprint"]
+
     _run(tmp_path, records, init, epochs=1)
+    first = fingerprint()
     _run(tmp_path, records, init, epochs=1, alpha=0.5)
     assert (tmp_path / "checkpoint.stale.pt").exists()
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["settings"]["alpha"] == 0.5
+    second = fingerprint()
+    _run(tmp_path, records, dict(init, tf_padding=True), epochs=1, alpha=0.5)  # other initial network
+    third = fingerprint()
+    _run(tmp_path, records[:12], dict(init, tf_padding=True), epochs=1, alpha=0.5)  # other images
+    assert len({first, second, third, fingerprint()}) == 4
 
 
 class RingHead(torch.nn.Module):

@@ -17,10 +17,10 @@ TINY = REPO / "tests" / "data" / "tiny_demo.yaml"
 
 def snakemake(workdir: Path, *args: str, configfiles=(TINY,)) -> subprocess.CompletedProcess:
     cmd = [SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2"]
-    for c in configfiles:
-        cmd += ["--configfile", str(c)]
-    return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=1200)
+           "--cores", "2", *args]
+    if configfiles:  # last: --configfile takes every following word
+        cmd += ["--configfile", *map(str, configfiles)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .efficientnet_lite import EfficientNetLite0
+from .efficientnet_lite import EfficientNetLite0, SameConv2d
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -160,8 +160,27 @@ BUILDERS = {
 }
 
 
-def build_backbone(name: str) -> StagedBackbone:
+def use_tf_same_padding(net: nn.Module) -> int:
+    """Give every strided convolution TensorFlow's 'SAME' padding (extra row/column at the bottom/right).
+
+    Weights trained in TensorFlow (e.g. converted TFLite MobileNetV2) expect it; with PyTorch's symmetric
+    padding every stride-2 layer shifts the features by half an input pixel, which adds up to a visible
+    shift of the maps towards the bottom right. Parameter names are unchanged. Returns the number of layers.
+    """
+    changed = 0
+    for module in net.modules():
+        if type(module) is nn.Conv2d and max(module.stride) > 1:
+            module.__class__ = SameConv2d
+            module.padding = (0, 0)
+            changed += 1
+    return changed
+
+
+def build_backbone(name: str, tf_padding: bool = False) -> StagedBackbone:
     """A randomly initialised backbone; weights come from the pretrain-init artifact."""
     if name not in BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)}")
-    return BUILDERS[name]()
+    backbone = BUILDERS[name]()
+    if tf_padding:
+        use_tf_same_padding(backbone.net)
+    return backbone

@@ -84,7 +84,7 @@ class C2AM(nn.Module):
 
 def build_model(init_artifact: dict, head_init: str = "kaiming_normal", head_padding: str = "replicate") -> C2AM:
     """C2AM with the backbone weights of a pretrain-init artifact (see init_weights.build_init)."""
-    backbone = build_backbone(init_artifact["backbone"])
+    backbone = build_backbone(init_artifact["backbone"], init_artifact.get("tf_padding", False))
     backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
     return C2AM(backbone, head_init, head_padding, init_artifact["input_mean"], init_artifact["input_std"])
 
@@ -100,7 +100,8 @@ def load_trained(path) -> tuple[C2AM, dict]:
     if not isinstance(ck, dict) or "model" not in ck or "backbone" not in ck:
         raise ValueError(f"{path} is not a C2AM model file written by train_c2am")
     settings = ck.get("settings", {})
-    model = C2AM(build_backbone(ck["backbone"]), settings.get("head_init", "kaiming_normal"),
+    model = C2AM(build_backbone(ck["backbone"], ck["init"].get("tf_padding", False)),
+                 settings.get("head_init", "kaiming_normal"),
                  settings.get("head_padding", "replicate"), ck["init"]["input_mean"], ck["init"]["input_std"])
     model.load_state_dict(ck["model"], strict=True)
     return model.eval(), ck
