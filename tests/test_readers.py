@@ -260,7 +260,7 @@ def test_image_size_honours_exif_orientation(tmp_path):
 # ----------------------------------------------------------------------------------------------- real data
 def _need(path: Path) -> Path:
     if not path.is_dir():
-        pytest.skip(f"real data not available at {path} (only on the development machine)")
+        pytest.skip(f"real data not available at {path}")
     return path
 
 
