@@ -92,6 +92,14 @@ def run_main(run, parser: argparse.ArgumentParser) -> None:
     args = parser.parse_args()
     try:
         run(args)
-    except (FileNotFoundError, FileExistsError, ValueError, KeyError, RuntimeError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        print(f"error: {user_message(exc)}", file=sys.stderr)
         raise SystemExit(1) from exc
+
+
+def user_message(exc: BaseException) -> str:
+    """One clear line; errors re-raised from DataLoader workers carry the worker's traceback in their text."""
+    text = str(exc).strip()
+    if "Original Traceback" in text:
+        text = text.splitlines()[-1]
+    return text

@@ -114,6 +114,11 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
         if init["source"] in ("moco", "detco", "file") and not init["path"]:
             raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
     for name, exp in cfg["experiments"].items():
+        for stage in ("c2am_train", "extract"):
+            st = stage_settings(cfg, name, stage)
+            if st["crop"] is not None and st["crop"] > st["resize"]:
+                raise ConfigError(f"{source}: {stage}.crop = {st['crop']} of experiment {name} is larger than "
+                                  f"{stage}.resize = {st['resize']}")
         threshold = stage_settings(cfg, name, "boxes")["threshold"]
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
             raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "

@@ -100,6 +100,11 @@ def load_exact(backbone: StagedBackbone, state: dict, origin: str) -> list[str]:
     dropped = sorted(k for k in state if k.startswith(prefixes))
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     expected = backbone.net.state_dict()
+    # Checkpoints saved before PyTorch 0.4.1 have no BatchNorm batch counters; they carry no weights.
+    state = dict(state)
+    for key in set(expected) - set(state):
+        if key.endswith(".num_batches_tracked"):
+            state[key] = torch.zeros((), dtype=torch.long)
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
     if missing or unexpected:
@@ -230,7 +235,12 @@ def load_init(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"init artifact not found: {path} (run the pretrain_init stage)")
-    art = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        art = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise InitError(f"cannot read init artifact {path} ({exc}); re-run the pretrain_init stage") from exc
+    if not isinstance(art, dict):
+        raise InitError(f"{path} is not an init artifact")
     for key in ("backbone", "state_dict", "input_mean", "input_std"):
         if key not in art:
             raise InitError(f"{path} is not an init artifact (no {key!r})")

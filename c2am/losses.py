@@ -2,7 +2,8 @@
 
 Given foreground and background representations v_f, v_b of n images ([n, C] each):
 
-paper variant (default)
+paper variant (default; ranks within each row, as DESIGN.md and the authors' code do: Eq. 5's wording,
+"rank in the set s^f", could also be read as one ranking over all pairs)
   L_NEG   = -1/n^2        sum_{i,j}        log(1 - s_neg[i,j])            s_neg[i,j] = cos(v_f[i], v_b[j])
   L_POS^f = -1/(n(n-1))   sum_{i != j}  w^f[i,j] log(s^f[i,j])            s^f[i,j]   = cos(v_f[i], v_f[j])
   L_POS^b likewise with v_b;  w[i,j] = exp(-alpha * rank[i,j]), rank[i,j] = 0-based position of s[i,j]

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .data.images import read_image, sample_generator, eval_view, train_view
 from .data.records import ImageRecord
-from .io import code_version, save_torch
+from .io import atomic_path, code_version, save_torch
 from .losses import contrastive_loss
 from .models.c2am import C2AM, build_model
 
@@ -64,9 +64,10 @@ class TrainSettings:
         return cls(**values)
 
     def fingerprint(self) -> str:
-        """Hash of the settings that change the result (not workers / checkpoint cadence)."""
+        """Hash of the settings that change the trained weights (not workers, checkpoint cadence, or the
+        number of images used for the foreground decision, which is taken after training)."""
         d = asdict(self)
-        for k in ("workers", "checkpoint_every_steps"):
+        for k in ("workers", "checkpoint_every_steps", "fg_rule_images"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -216,13 +217,23 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
 
     state = {"epoch": 0, "step_in_epoch": 0, "global_step": 0}
     fingerprint = run_fingerprint(s, init_artifact, records)
+    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = on_gpu and s.amp
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
     if checkpoint.is_file():
-        ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        try:
+            ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise TrainingError(f"cannot read checkpoint {checkpoint} ({exc}); delete it to start afresh") from exc
         if ck.get("fingerprint") == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
+            scaler.load_state_dict(ck["scaler"])
             _set_rng_state(ck["rng"])
             state = ck["state"]
+            if ck.get("code_version") != code_version():
+                print(f"warning: {checkpoint} was written by code {ck.get('code_version')}, this is "
+                      f"{code_version()}", file=sys.stderr)
             print(f"resuming from {checkpoint}: epoch {state['epoch']}, step {state['step_in_epoch']}",
                   file=sys.stderr)
         else:
@@ -233,13 +244,10 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
 
     def save_checkpoint() -> None:
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
-                    "state": dict(state), "fingerprint": fingerprint, "n_images": len(records),
-                    "settings": asdict(s)}, checkpoint)
+                    "scaler": scaler.state_dict(), "state": dict(state), "fingerprint": fingerprint,
+                    "n_images": len(records), "settings": asdict(s), "code_version": code_version()}, checkpoint)
 
-    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
-    use_amp = on_gpu and s.amp
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    prepare_log(log_path, state)
     log = open(log_path, "a")
     start_time = time.time()
     images_seen = 0
@@ -313,7 +321,27 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                 "settings": asdict(s), "summary": summary, "code_version": code_version()}, out_model)
     with open(log_path, "a") as log:
         log.write(json.dumps({"event": "done", **summary}) + "\n")
+    # A finished run is never resumed: a forced re-run (e.g. after a code change) trains afresh.
+    if checkpoint.is_file():
+        checkpoint.replace(checkpoint.with_name(checkpoint.stem + ".done.pt"))
     return summary
+
+
+def prepare_log(log_path: Path, state: dict) -> None:
+    """Start the JSONL log afresh, or, when resuming, keep exactly the lines up to the checkpoint."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    kept = []
+    if state["global_step"] and log_path.is_file():
+        for line in log_path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by the interruption
+            if (row.get("event") == "step" and row["step"] <= state["global_step"]) or \
+                    (row.get("event") == "epoch" and row["epoch"] <= state["epoch"]):
+                kept.append(line + "\n")
+    with atomic_path(log_path) as tmp:
+        tmp.write_text("".join(kept))
 
 
 @torch.no_grad()

@@ -23,14 +23,14 @@ from c2am.io import write_text
 
 COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "GT-known Loc",
            "box threshold", "GT-known Loc (authors' protocol, tuned on split)", "authors' threshold",
-           "MaxBoxAccV2", "MaxBoxAcc@30", "MaxBoxAcc@50", "MaxBoxAcc@70", "PxAP", "experiment", "note"]
+           "MaxBoxAccV2", "MaxBoxAcc@30", "MaxBoxAcc@50", "MaxBoxAcc@70", "PxAP", "label", "note"]
 NOTE = ("GT-known Loc: IoU >= 0.5 with a GT box, box threshold chosen on a held-out calibration part of the "
         "training split. Authors' protocol: best of 19 thresholds chosen on the evaluated split (optimistic). "
         "MaxBoxAccV2: Choe et al. 2020 (min-max maps, all contours, IoU 0.3/0.5/0.7). Centre box: size tuned "
         "on the evaluated split. Percentages.")
 
 
-def rows_from(experiment: str, dataset: str, init: str, metrics_path: str) -> list[dict]:
+def rows_from(label: str, dataset: str, init: str, metrics_path: str) -> list[dict]:
     m = json.loads(Path(metrics_path).read_text())
     pct = lambda v: None if v is None else 100 * v  # noqa: E731
     row = {"method": "C2AM", "backbone": m.get("backbone"), "init": init, "dataset": dataset,
@@ -40,18 +40,18 @@ def rows_from(experiment: str, dataset: str, init: str, metrics_path: str) -> li
            "authors' threshold": m["authors_protocol"]["threshold_tuned_on_eval"],
            "MaxBoxAccV2": pct(m["MaxBoxAccV2"]), "MaxBoxAcc@30": pct(m.get("MaxBoxAcc@30")),
            "MaxBoxAcc@50": pct(m.get("MaxBoxAcc@50")), "MaxBoxAcc@70": pct(m.get("MaxBoxAcc@70")),
-           "PxAP": pct(m.get("PxAP")), "experiment": experiment}
+           "PxAP": pct(m.get("PxAP")), "label": label}
     center = {"method": "centre box (tuned on split)", "backbone": None, "init": None, "dataset": dataset,
               "split": m["split"], "images": m["images"],
-              "GT-known Loc": pct(m["center_box"]["gt_known_loc_tuned_on_eval"]), "experiment": None,
+              "GT-known Loc": pct(m["center_box"]["gt_known_loc_tuned_on_eval"]), "label": None,
               "note": f"centred box covering {m['center_box']['best_frac_tuned_on_eval']:.2f} of each side"}
     return [row, center]
 
 
 def run(args: argparse.Namespace) -> None:
     rows, seen_center = [], set()
-    for experiment, dataset, init, metrics_path in args.row:
-        c2am_row, center = rows_from(experiment, dataset, init, metrics_path)
+    for label, dataset, init, metrics_path in args.row:
+        c2am_row, center = rows_from(label, dataset, init, metrics_path)
         rows.append(c2am_row)
         if (dataset, center["split"]) not in seen_center:
             seen_center.add((dataset, center["split"]))
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
     table = pd.DataFrame(rows, columns=COLUMNS)
     table = table.sort_values(["dataset", "method", "backbone", "init"], na_position="last", kind="stable")
     numeric = [c for c in COLUMNS if c not in ("method", "backbone", "init", "dataset", "split", "images",
-                                                "experiment", "note")]
+                                                "label", "note")]
     table[numeric] = table[numeric].astype(float).round(args.decimals)
     table["images"] = table["images"].astype(int)
     out = Path(args.out)
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--row", nargs=4, action="append", required=True,
-                   metavar=("EXPERIMENT", "DATASET", "INIT", "METRICS_JSON"))
+                   metavar=("LABEL", "DATASET", "INIT", "METRICS_JSON"))
     p.add_argument("--decimals", type=int, default=2)
     p.add_argument("--out", required=True)
     return p

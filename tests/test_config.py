@@ -95,3 +95,9 @@ def test_null_and_number_or_string_flags_round_trip():
     args = choose_threshold.parser().parse_args(["--maps", "m", "--dataset-format", "cub", "--dataset-root", "r",
                                                  "--split", "train", "--out", "o", *shlex.split(cli_flags(bx))])
     assert args.threshold == 0.35
+
+
+def test_crop_larger_than_resize_is_rejected(raw):
+    raw["experiments"]["demo_effl0"]["extract"]["crop"] = 200
+    with pytest.raises(ConfigError, match="extract.crop = 200 of experiment demo_effl0 is larger than extract.resize"):
+        validate_config(raw)

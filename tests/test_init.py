@@ -82,6 +82,22 @@ def test_partial_checkpoint_is_an_error_naming_the_keys(tmp_path):
         build_init("resnet50", "file", str(tmp_path / "r50.pth"))
 
 
+def test_checkpoints_without_batch_counters_still_load(tmp_path):
+    full = _full_resnet_state()
+    old = {k: v for k, v in full.items() if not k.endswith("num_batches_tracked")}
+    torch.save(old, tmp_path / "old.pth")
+    art = build_init("resnet50", "file", str(tmp_path / "old.pth"))
+    assert torch.equal(art["state_dict"]["layer1.0.conv1.weight"], full["layer1.0.conv1.weight"])
+
+
+def test_corrupt_init_artifact_is_a_clear_error(tmp_path):
+    from c2am.init_weights import load_init
+
+    (tmp_path / "x.pt").write_bytes(b"garbage")
+    with pytest.raises(InitError, match="cannot read init artifact .*x.pt"):
+        load_init(tmp_path / "x.pt")
+
+
 def test_shape_mismatch_is_an_error(tmp_path):
     full = _full_resnet_state()
     full["conv1.weight"] = torch.zeros(64, 3, 3, 3)

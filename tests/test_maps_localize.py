@@ -114,3 +114,27 @@ def test_read_image_handles_modes_exif_and_bad_files(tmp_path):
         read_image(tmp_path / "text.jpg")
     with pytest.raises(FileNotFoundError, match="missing.jpg"):
         read_image(tmp_path / "missing.jpg")
+
+
+def test_atomic_writes_get_normal_permissions_and_leave_nothing_on_failure(tmp_path):
+    import os
+
+    from c2am.io import atomic_path, write_json
+
+    write_json({"a": 1}, tmp_path / "x.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "x.json") as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert (tmp_path / "x.json").read_text().startswith("{") and len(list(tmp_path.iterdir())) == 1
+
+
+def test_worker_errors_become_one_line():
+    from c2am.cli import user_message
+
+    exc = RuntimeError("Caught ImageDecodeError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+                       "call last):\n  File x\nc2am.data.images.ImageDecodeError: a.jpg: cannot decode image")
+    assert user_message(exc) == "c2am.data.images.ImageDecodeError: a.jpg: cannot decode image"

@@ -57,20 +57,33 @@ def test_log_checkpoint_and_model_contents(tmp_path, records, init):
     assert set(summary["foreground"]) >= {"border_mean", "inner_mean", "flip", "images"}
 
 
-def test_changed_settings_init_or_images_do_not_resume_a_stale_checkpoint(tmp_path, records, init):
-    def fingerprint():
-        return torch.load(tmp_path / "checkpoint.pt", weights_only=False)["fingerprint"]
+def test_finished_run_is_not_resumed_and_stale_checkpoints_are_set_aside(tmp_path, records, init):
+    def fingerprint(name="checkpoint.pt"):
+        return torch.load(tmp_path / name, weights_only=False)["fingerprint"]
 
     _run(tmp_path, records, init, epochs=1)
-    first = fingerprint()
-    _run(tmp_path, records, init, epochs=1, alpha=0.5)
-    assert (tmp_path / "checkpoint.stale.pt").exists()
-    assert torch.load(tmp_path / "checkpoint.pt", weights_only=False)["settings"]["alpha"] == 0.5
+    assert not (tmp_path / "checkpoint.pt").exists()  # a finished run is never resumed
+    first = fingerprint("checkpoint.done.pt")
+    # an interrupted run leaves its checkpoint; other settings, initial weights or images do not resume it
+    _run(tmp_path, records, init, epochs=1, alpha=0.5, stop_after_steps=2, checkpoint_every_steps=1)
     second = fingerprint()
-    _run(tmp_path, records, dict(init, tf_padding=True), epochs=1, alpha=0.5)  # other initial network
+    _run(tmp_path, records, dict(init, tf_padding=True), epochs=1, alpha=0.5, stop_after_steps=2,
+         checkpoint_every_steps=1)
+    assert (tmp_path / "checkpoint.stale.pt").exists()
     third = fingerprint()
-    _run(tmp_path, records[:12], dict(init, tf_padding=True), epochs=1, alpha=0.5)  # other images
+    _run(tmp_path, records[:12], dict(init, tf_padding=True), epochs=1, alpha=0.5, stop_after_steps=2,
+         checkpoint_every_steps=1)
     assert len({first, second, third, fingerprint()}) == 4
+
+
+def test_resumed_log_keeps_exactly_the_lines_up_to_the_checkpoint(tmp_path, records, init):
+    _run(tmp_path, records, init, checkpoint_every_steps=3, stop_after_steps=5)  # checkpoint at step 3
+    with open(tmp_path / "log.jsonl", "a") as fh:
+        fh.write('{"event": "step", "epo')  # a line cut by the kill
+    _run(tmp_path, records, init, checkpoint_every_steps=3)
+    events = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in events if e["event"] == "step"] == list(range(1, 9))
+    assert [e["event"] for e in events].count("epoch") == 2 and events[-1]["event"] == "done"
 
 
 class RingHead(torch.nn.Module):

@@ -72,7 +72,8 @@ class C2AM(nn.Module):
         """Training forward: (v_f, v_b, P) with P the raw head output (no flip)."""
         z = self.features(images)
         p = self.head(z)
-        v_fg, v_bg = disentangle(p.float(), z.float())
+        with torch.autocast(z.device.type, enabled=False):  # the pooled vectors feed cosines and ranks: fp32
+            v_fg, v_bg = disentangle(p.float(), z.float())
         return v_fg, v_bg, p
 
     @torch.no_grad()
@@ -96,7 +97,10 @@ def load_trained(path) -> tuple[C2AM, dict]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"C2AM model not found: {path} (run the train_c2am stage)")
-    ck = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"cannot read C2AM model {path} ({exc})") from exc
     if not isinstance(ck, dict) or "model" not in ck or "backbone" not in ck:
         raise ValueError(f"{path} is not a C2AM model file written by train_c2am")
     settings = ck.get("settings", {})

@@ -10,14 +10,16 @@ rule train_c2am:
         split=lambda w: dataset(w.exp)["train_split"],
         settings=settings("c2am_train"),
         device=DEVICE,
-        checkpoint=lambda w: f"{R}/{w.exp}/c2am/checkpoint.pt",
+        # not outputs: Snakemake deletes outputs and logs before a job, and these must survive a kill so
+        # that the re-run resumes (the JSONL is trimmed to the checkpoint, or started afresh)
+        checkpoint=lambda w: shlex.quote(f"{R}/{w.exp}/c2am/checkpoint.pt"),
+        jsonl=lambda w: shlex.quote(f"{R}/{w.exp}/c2am/train_log.jsonl"),
     log:
-        jsonl=f"{R}/{{exp}}/c2am/train_log.jsonl",
-        stderr=f"{R}/{{exp}}/c2am/train.log",
+        f"{R}/{{exp}}/c2am/train.log",
     threads: 8
     resources:
         gpu=GPU_JOB,
     shell:
-        "{PY} -m stages.train_c2am --init {input.init} {params.data} --split {params.split}"
-        " --out-model {output.model} --checkpoint {params.checkpoint} --log {log.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log.stderr}"
+        "{PY} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
+        " --out-model {output.model:q} --checkpoint {params.checkpoint} --log {params.jsonl}"
+        " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"

@@ -11,7 +11,11 @@ def dataset(exp_name):
 
 def dataset_flags(exp_name):
     ds = dataset(exp_name)
-    return f"--dataset-format {ds['format']} --dataset-root {ds['root']}"
+    return f"--dataset-format {ds['format']} --dataset-root {shlex.quote(ds['root'])}"
+
+
+def label(exp_name):
+    return experiment(exp_name)["label"] or exp_name
 
 
 def dataset_input(wildcards):

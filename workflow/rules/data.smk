@@ -5,4 +5,4 @@ rule make_demo_data:
     log:
         f"{R}/logs/make_demo_data.log",
     shell:
-        "{PY} -m stages.make_demo_data --out {output} > {log} 2>&1"
+        "{PY} -m stages.make_demo_data --out {output:q} > {log:q} 2>&1"

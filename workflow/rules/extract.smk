@@ -15,9 +15,9 @@ rule extract_maps:
     resources:
         gpu=GPU_JOB,
     shell:
-        "{PY} -m stages.extract_maps --model {input.model} {params.data} --split {wildcards.split}"
-        " --out-dir {output} --device {params.device} --threads {threads} {params.settings}"
-        " > {log} 2>&1"
+        "{PY} -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
+        " --out-dir {output:q} --device {params.device} --threads {threads} {params.settings}"
+        " > {log:q} 2>&1"
 
 
 rule choose_threshold:
@@ -34,8 +34,8 @@ rule choose_threshold:
     log:
         f"{R}/{{exp}}/logs/choose_threshold.log",
     shell:
-        "{PY} -m stages.choose_threshold --maps {input.maps} {params.data} --split {params.split}"
-        " --out {output} {params.settings} > {log} 2>&1"
+        "{PY} -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
+        " --out {output:q} {params.settings} > {log:q} 2>&1"
 
 
 rule make_boxes:
@@ -50,8 +50,8 @@ rule make_boxes:
     log:
         f"{R}/{{exp}}/logs/make_boxes_{{split}}.log",
     shell:
-        "{PY} -m stages.make_boxes --maps {input.maps} --threshold-file {input.threshold} --out {output}"
-        " {params.settings} > {log} 2>&1"
+        "{PY} -m stages.make_boxes --maps {input.maps:q} --threshold-file {input.threshold:q} --out {output:q}"
+        " {params.settings} > {log:q} 2>&1"
 
 
 rule make_cues:
@@ -63,4 +63,4 @@ rule make_cues:
     log:
         f"{R}/{{exp}}/logs/make_cues_{{split}}.log",
     shell:
-        "{PY} -m stages.make_cues --maps {input.maps} --out-dir {output} > {log} 2>&1"
+        "{PY} -m stages.make_cues --maps {input.maps:q} --out-dir {output:q} > {log:q} 2>&1"

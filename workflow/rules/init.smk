@@ -4,8 +4,16 @@ def init_flags(wildcards):
     return cli_flags(CFG["inits"][wildcards.init])
 
 
+def init_source_file(wildcards):
+    """A local checkpoint is an input, so replacing the file re-runs the conversion."""
+    path = CFG["inits"][wildcards.init]["path"]
+    return [path] if path else []
+
+
 rule pretrain_init:
     """Backbone weights converted to the backbone's key space, with an exact key check."""
+    input:
+        init_source_file,
     output:
         pt=f"{R}/init/{{init}}.pt",
         summary=f"{R}/init/{{init}}.json",
@@ -14,4 +22,4 @@ rule pretrain_init:
     log:
         f"{R}/init/{{init}}.log",
     shell:
-        "{PY} -m stages.pretrain_init {params.flags} --out {output.pt} > {log} 2>&1"
+        "{PY} -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1"

@@ -16,13 +16,14 @@ rule evaluate_wsol:
     log:
         f"{R}/{{exp}}/logs/evaluate_wsol_{{split}}.log",
     shell:
-        "{PY} -m stages.evaluate_wsol --maps {input.maps} --boxes {input.boxes} {params.data}"
-        " --split {wildcards.split} --out {output} {params.settings} > {log} 2>&1"
+        "{PY} -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
+        " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1"
 
 
 def table2_rows():
     return " ".join(
-        f"--row {e} {experiment(e)['dataset']} {experiment(e)['init']} {R}/{e}/metrics/wsol_{eval_split(e)}.json"
+        "--row " + " ".join(map(shlex.quote, (label(e), experiment(e)["dataset"], experiment(e)["init"],
+                                              f"{R}/{e}/metrics/wsol_{eval_split(e)}.json")))
         for e in ACTIVE)
 
 
@@ -39,15 +40,16 @@ rule table2:
     log:
         f"{R}/logs/table2.log",
     shell:
-        "{PY} -m stages.table2 {params.rows} --decimals {params.decimals} --out {output.csv} > {log} 2>&1"
+        "{PY} -m stages.table2 {params.rows} --decimals {params.decimals} --out {output.csv:q} > {log:q} 2>&1"
 
 
 def figure_panels():
     panels = []
     for e in ACTIVE:
         ds, split = dataset(e), eval_split(e)
-        panels.append(f"--panel {e} {ds['format']} {ds['root']} {split} {R}/{e}/maps/{split} "
-                      f"{R}/{e}/boxes/{split}.parquet")
+        panels.append("--panel " + " ".join(map(shlex.quote, (label(e), ds["format"], ds["root"], split,
+                                                              f"{R}/{e}/maps/{split}",
+                                                              f"{R}/{e}/boxes/{split}.parquet"))))
     return " ".join(panels)
 
 
@@ -66,4 +68,4 @@ rule figure_maps:
         f"{R}/logs/figure_maps.log",
     shell:
         "{PY} -m stages.figure_maps {params.panels} --n_images {params.n_images} --seed {params.seed}"
-        " --out {output} > {log} 2>&1"
+        " --out {output:q} > {log:q} 2>&1"
