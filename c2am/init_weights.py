@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torchvision
 
+from .io import load_artifact
 from .models.backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, StagedBackbone, build_backbone
 
 # Keys of the classification head, dropped from a full-network checkpoint (prefixes).
@@ -232,16 +233,4 @@ def bn_is_folded(backbone: StagedBackbone) -> bool:
 
 def load_init(path: str | Path) -> dict:
     """Read an init artifact written by the pretrain-init stage."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"init artifact not found: {path} (run the pretrain_init stage)")
-    try:
-        art = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise InitError(f"cannot read init artifact {path} ({exc}); re-run the pretrain_init stage") from exc
-    if not isinstance(art, dict):
-        raise InitError(f"{path} is not an init artifact")
-    for key in ("backbone", "state_dict", "input_mean", "input_std"):
-        if key not in art:
-            raise InitError(f"{path} is not an init artifact (no {key!r})")
-    return art
+    return load_artifact(path, "init artifact", "pretrain_init", ("backbone", "state_dict", "input_mean", "input_std"))

@@ -42,6 +42,23 @@ def save_torch(obj: Any, path: str | Path) -> None:
         torch.save(obj, tmp)
 
 
+def load_artifact(path: str | Path, what: str, producer: str, required: tuple[str, ...]) -> dict:
+    """torch.load a dict artifact of the pipeline, with errors that name the file and the stage to re-run."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path} (run the {producer} stage)")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # truncated, corrupt or not a torch file
+        raise ValueError(f"cannot read {what} {path} ({exc}); re-run the {producer} stage") from exc
+    missing = [k for k in required if not isinstance(obj, dict) or k not in obj]
+    if missing:
+        raise ValueError(f"{path} is not a {what} written by {producer} (no {missing[0]!r})")
+    return obj
+
+
 def write_json(obj: Any, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")

@@ -94,7 +94,7 @@ def test_corrupt_init_artifact_is_a_clear_error(tmp_path):
     from c2am.init_weights import load_init
 
     (tmp_path / "x.pt").write_bytes(b"garbage")
-    with pytest.raises(InitError, match="cannot read init artifact .*x.pt"):
+    with pytest.raises(ValueError, match="cannot read init artifact .*x.pt"):
         load_init(tmp_path / "x.pt")
 
 

@@ -92,17 +92,9 @@ def build_model(init_artifact: dict, head_init: str = "kaiming_normal", head_pad
 
 def load_trained(path) -> tuple[C2AM, dict]:
     """A trained C2AM (eval mode) and its checkpoint metadata, from the c2am-train stage's model file."""
-    from pathlib import Path
+    from ..io import load_artifact
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"C2AM model not found: {path} (run the train_c2am stage)")
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:
-        raise ValueError(f"cannot read C2AM model {path} ({exc})") from exc
-    if not isinstance(ck, dict) or "model" not in ck or "backbone" not in ck:
-        raise ValueError(f"{path} is not a C2AM model file written by train_c2am")
+    ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init"))
     settings = ck.get("settings", {})
     model = C2AM(build_backbone(ck["backbone"], ck["init"].get("tf_padding", False)),
                  settings.get("head_init", "kaiming_normal"),
