@@ -97,6 +97,7 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
             init["path"] = _from_repo(init["path"])
         cfg["inits"][name] = init
     for name, exp in cfg["experiments"].items():
+        exp = cfg["experiments"][name] = {**_defaults_of(defs["experiment"]["properties"]), **exp}
         if exp["dataset"] not in cfg["datasets"]:
             raise ConfigError(f"{source}: experiments.{name}.dataset = {exp['dataset']!r} is not a key of "
                               f"datasets ({', '.join(cfg['datasets'])})")

@@ -20,7 +20,8 @@ def raw():
 def test_repository_config_is_valid():
     cfg = load_config(REPO / "config.yaml")
     assert cfg["active_experiments"] == ["demo_effl0"]
-    assert cfg["datasets"]["cub10"]["eval_split"] == "test"  # default filled in
+    assert cfg["datasets"]["cub10"]["eval_split"] == "test"  # defaults filled in
+    assert cfg["experiments"]["cub10_effl0"]["label"] is None and cfg["experiments"]["demo_effl0"]["preset"] is None
 
 
 def test_schema_defaults_equal_the_training_dataclass_defaults():
