@@ -27,12 +27,9 @@ class ConfigError(ValueError):
 
 
 @functools.lru_cache(maxsize=1)
-def _schema_text() -> str:
-    return SCHEMA_PATH.read_text()
-
-
 def load_schema() -> dict:
-    return yaml.safe_load(_schema_text())
+    """The parsed schema, read once per process (callers must not modify it)."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
 def _where(path) -> str:

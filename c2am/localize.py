@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .boxes import boxes_from_map, clip_boxes, scale_boxes
+from .boxes import boxes_from_map, clip_boxes, normalize_map, scale_boxes
 from .data.records import ImageRecord
 from .maps import MapStore
 
@@ -122,8 +122,8 @@ def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFr
     if masked and len(masked) == len(records):
         out["PxAP"] = pixel_ap(store, masked, sweep)
 
-    sizes = [(store.geometry(store.index[r.image_id]).orig_w, store.geometry(store.index[r.image_id]).orig_h)
-             for r in records]
+    geoms = [store.geometry(store.index[r.image_id]) for r in records]
+    sizes = [(g.orig_w, g.orig_h) for g in geoms]
     center = metrics.center_box_baseline(sizes, gts, iou_threshold=iou_thr, strict=strict)
     out["center_box"] = {"gt_known_loc_tuned_on_eval": center["gt_known_loc_tuned_on_eval"],
                          "best_frac_tuned_on_eval": center["best_frac_tuned_on_eval"]}
@@ -142,7 +142,6 @@ def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
             raise ValueError(f"cannot read mask {r.mask_path}")
         if mask.shape != m.shape:
             raise ValueError(f"mask {r.mask_path} is {mask.shape[::-1]} but its image is {m.shape[::-1]}")
-        lo, hi = float(m.min()), float(m.max())
-        maps.append((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m))
+        maps.append(normalize_map(m, "minmax"))
         masks.append(mask > 127)
     return metrics.pxap(maps, masks, thresholds)["PxAP"]

@@ -7,7 +7,6 @@ foreground-oriented (1 - P already applied when the model says P marks the backg
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -108,9 +107,6 @@ class MapStore:
         if geom.crop_w != geom.resize_w or geom.crop_h != geom.resize_h:
             resized_full = _fill_nan_edges(resized_full)
         return cv2.resize(resized_full, (geom.orig_w, geom.orig_h), interpolation=cv2.INTER_LINEAR)
-
-    def describe(self) -> str:
-        return json.dumps(self.meta.get("settings", {}), sort_keys=True)
 
 
 def _fill_nan_edges(a: np.ndarray) -> np.ndarray:

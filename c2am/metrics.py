@@ -13,7 +13,7 @@ The C2AM authors' evaluation code uses IoU > 0.5; pass ``strict=True`` to get th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from c2am.boxes import normalize_map  # noqa: E402
 from c2am.cli import run_main  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
@@ -42,8 +43,7 @@ def run(args: argparse.Namespace) -> None:
         ids = [i for i in store.manifest["image_id"] if i in records]
         for c, image_id in enumerate(_pick(ids, args.n_images, args.seed)):
             img = read_image(records[image_id].path).permute(1, 2, 0).numpy()
-            fg = store.original_size_map(store.index[image_id])
-            fg = (fg - fg.min()) / max(float(fg.max() - fg.min()), 1e-12)
+            fg = normalize_map(store.original_size_map(store.index[image_id]), "minmax")
             top, bottom = axes[2 * p, c], axes[2 * p + 1, c]
             top.imshow(img)
             bottom.imshow(img)

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from c2am.boxes import normalize_map
 from c2am.cli import run_main
 from c2am.io import write_parquet
 from c2am.maps import MapStore
@@ -31,9 +32,7 @@ def run(args: argparse.Namespace) -> None:
     tmp.mkdir(parents=True)
     rows = []
     for i, image_id in enumerate(store.manifest["image_id"]):
-        fg = store.original_size_map(i)
-        lo, hi = float(fg.min()), float(fg.max())
-        fg = (fg - lo) / (hi - lo) if hi > lo else np.zeros_like(fg)
+        fg = normalize_map(store.original_size_map(i), "minmax")
         cue = np.round((1 - fg) * 255).astype(np.uint8)
         name = f"{str(image_id).replace('/', '__')}.png"
         if not cv2.imwrite(str(tmp / name), cue):

@@ -1,6 +1,5 @@
 """End-to-end Snakemake runs on the demo dataset: outputs, printed commands, and what a config edit re-runs."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
