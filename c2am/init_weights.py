@@ -30,6 +30,7 @@ CLASSIFIER_PREFIXES = {
     "inception_v3": ("fc.", "AuxLogits."),
     "mobilenet_v2": ("classifier.",),
     "efficientnet_lite0": ("_fc.",),
+    "efficientnet_b7": ("classifier.",),
 }
 TORCHVISION_WEIGHTS = {
     "resnet50": "ResNet50_Weights",
@@ -37,6 +38,7 @@ TORCHVISION_WEIGHTS = {
     "densenet161": "DenseNet161_Weights",
     "inception_v3": "Inception_V3_Weights",
     "mobilenet_v2": "MobileNet_V2_Weights",
+    "efficientnet_b7": "EfficientNet_B7_Weights",
 }
 # Prefixes of the query/backbone encoder in self-supervised checkpoints; keys outside them (momentum encoder,
 # queue, neck, head) are not part of the backbone and are reported as dropped.

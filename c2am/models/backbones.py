@@ -49,6 +49,7 @@ class StagedBackbone(nn.Module):
         # Outputs of linear bottlenecks (MobileNetV2 / EfficientNet blocks end without an activation) are
         # signed; a ReLU keeps the tapped features non-negative, as the loss's cosines and logs assume.
         self.linear_taps = tuple(linear_taps)
+        self.channels = list(channels)
         self.out_channels = sum(channels)
         self.stride = 16
         self.frozen_stages = 0
@@ -75,6 +76,19 @@ class StagedBackbone(nn.Module):
                 module.eval()
         return self
 
+    def deepest(self, x: torch.Tensor) -> torch.Tensor:
+        """The output of the deepest tapped stage alone (its native stride; ReLU on a linear bottleneck).
+
+        DDT descriptors and the pooled features of the PSOL localizer / classifier heads use it."""
+        last = max(self.taps)
+        for stage in self._stages[: last + 1]:
+            x = stage(x)
+        return F.relu(x) if last in self.linear_taps else x
+
+    @property
+    def deepest_channels(self) -> int:
+        return self.channels[self.taps.index(max(self.taps))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs = []
         last_tap = max(self.taps)
@@ -88,39 +102,41 @@ class StagedBackbone(nn.Module):
         return torch.cat(feats, dim=1)
 
 
-def _resnet50() -> StagedBackbone:
+def _resnet50(output_stride: int = 16) -> StagedBackbone:
     net = torchvision.models.resnet50(weights=None)
     net.fc = nn.Identity()
-    # layer4 with stride 1 (output stride 16), as in the C2AM authors' ResNet: stride moved off conv2/downsample.
-    net.layer4[0].conv2.stride = (1, 1)
-    net.layer4[0].downsample[0].stride = (1, 1)
+    if output_stride == 16:
+        # layer4 with stride 1 (output stride 16), as in the C2AM authors' ResNet: stride off conv2/downsample.
+        net.layer4[0].conv2.stride = (1, 1)
+        net.layer4[0].downsample[0].stride = (1, 1)
     stages = [Stage("stem", (net.conv1, net.bn1, net.relu, net.maxpool)), Stage("layer1", (net.layer1,)),
               Stage("layer2", (net.layer2,)), Stage("layer3", (net.layer3,)), Stage("layer4", (net.layer4,))]
     return StagedBackbone("resnet50", net, stages, taps=[4, 3], channels=[2048, 1024])
 
 
-def _vgg16() -> StagedBackbone:
+def _vgg16(output_stride: int = 16) -> StagedBackbone:
     net = torchvision.models.vgg16(weights=None)
     net.avgpool = nn.Identity()
     net.classifier = nn.Identity()
-    f = net.features  # conv5_3 + ReLU end at index 29; index 30 is the last max-pool (dropped: stride 16)
-    bounds = [(0, 5), (5, 10), (10, 17), (17, 24), (24, 30)]
+    f = net.features  # conv5_3 + ReLU end at index 29; index 30 is the last max-pool (dropped for stride 16)
+    bounds = [(0, 5), (5, 10), (10, 17), (17, 24), (24, 30 if output_stride == 16 else 31)]
     stages = [Stage(f"block{i + 1}", tuple(f[a:b])) for i, (a, b) in enumerate(bounds)]
     return StagedBackbone("vgg16", net, stages, taps=[4], channels=[512])
 
 
-def _densenet161() -> StagedBackbone:
+def _densenet161(output_stride: int = 16) -> StagedBackbone:
     net = torchvision.models.densenet161(weights=None)
     net.classifier = nn.Identity()
     f = net.features
-    f.transition3.pool = nn.Identity()  # keep stride 16 through denseblock4
+    if output_stride == 16:
+        f.transition3.pool = nn.Identity()  # keep stride 16 through denseblock4
     stages = [Stage("stem", (f.conv0, f.norm0, f.relu0, f.pool0)),
               Stage("block1", (f.denseblock1, f.transition1)), Stage("block2", (f.denseblock2, f.transition2)),
               Stage("block3", (f.denseblock3, f.transition3)), Stage("block4", (f.denseblock4, f.norm5, nn.ReLU()))]
     return StagedBackbone("densenet161", net, stages, taps=[4], channels=[2208])
 
 
-def _inception_v3() -> StagedBackbone:
+def _inception_v3(output_stride: int = 16) -> StagedBackbone:
     net = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False, transform_input=False)
     net.fc = nn.Identity()
     stem = (net.Conv2d_1a_3x3, net.Conv2d_2a_3x3, net.Conv2d_2b_3x3, net.maxpool1,
@@ -131,7 +147,7 @@ def _inception_v3() -> StagedBackbone:
     return StagedBackbone("inception_v3", net, stages, taps=[3, 2], channels=[2048, 768])
 
 
-def _mobilenet_v2() -> StagedBackbone:
+def _mobilenet_v2(output_stride: int = 16) -> StagedBackbone:
     net = torchvision.models.mobilenet_v2(weights=None)
     net.classifier = nn.Identity()
     f = net.features
@@ -140,7 +156,7 @@ def _mobilenet_v2() -> StagedBackbone:
     return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,))
 
 
-def _efficientnet_lite0() -> StagedBackbone:
+def _efficientnet_lite0(output_stride: int = 16) -> StagedBackbone:
     net = EfficientNetLite0()
     net._fc = nn.Identity()
     b = net._blocks
@@ -150,6 +166,15 @@ def _efficientnet_lite0() -> StagedBackbone:
     return StagedBackbone("efficientnet_lite0", net, stages, taps=[4, 3], channels=[1280, 112], linear_taps=(3,))
 
 
+def _efficientnet_b7(output_stride: int = 16) -> StagedBackbone:
+    net = torchvision.models.efficientnet_b7(weights=None)
+    net.classifier = nn.Identity()
+    f = net.features
+    bounds = [(0, 2), (2, 3), (3, 4), (4, 6), (6, 9)]  # strides 2, 4, 8, 16, 32
+    stages = [Stage(f"features{a}-{b - 1}", tuple(f[a:b])) for a, b in bounds]
+    return StagedBackbone("efficientnet_b7", net, stages, taps=[4, 3], channels=[2560, 224], linear_taps=(3,))
+
+
 BUILDERS = {
     "resnet50": _resnet50,
     "vgg16": _vgg16,
@@ -157,6 +182,7 @@ BUILDERS = {
     "inception_v3": _inception_v3,
     "mobilenet_v2": _mobilenet_v2,
     "efficientnet_lite0": _efficientnet_lite0,
+    "efficientnet_b7": _efficientnet_b7,
 }
 
 
@@ -176,11 +202,17 @@ def use_tf_same_padding(net: nn.Module) -> int:
     return changed
 
 
-def build_backbone(name: str, tf_padding: bool = False) -> StagedBackbone:
-    """A randomly initialised backbone; weights come from the pretrain-init artifact."""
+def build_backbone(name: str, tf_padding: bool = False, output_stride: int = 16) -> StagedBackbone:
+    """A randomly initialised backbone; weights come from the pretrain-init artifact.
+
+    output_stride 16 is C2AM's encoder (ResNet layer4 / DenseNet block4 / VGG conv5 kept at stride 16);
+    32 keeps the classification network's own strides (PSOL localizer, classifier). Parameter names do not
+    depend on it, so the same init artifact loads into both."""
     if name not in BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)}")
-    backbone = BUILDERS[name]()
+    if output_stride not in (16, 32):
+        raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
+    backbone = BUILDERS[name](output_stride)
     if tf_padding:
         use_tf_same_padding(backbone.net)
     return backbone
