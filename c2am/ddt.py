@@ -1,0 +1,209 @@
+"""DDT, Deep Descriptor Transforming (Wei et al., Pattern Recognition 2019), the class-agnostic box
+generator that PSOL uses and the paper compares C2AM with (Table 2).
+
+For a group of images of one class (the GT-known setting of PSOL), the deep descriptors of every position of
+every image are mean-centred and projected on their first principal component; positions with a positive
+projection are the object common to the group. The box is the bounding rectangle of the largest connected
+component of the positive region of the projection map (upsampled to the network input).
+
+The sign of a principal component is arbitrary. DDT keeps positive = common object; here the sign is fixed
+for each group by the same rule as C2AM's foreground side: over the group, the mean projection on the map's
+outer ring of cells must not exceed the mean inside it (objects rarely fill the border of most photos).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from .boxes import clip_boxes, scale_boxes
+from .data.images import Geometry
+from .data.records import ImageRecord
+from .extract import EvalViews
+from .maps import MapStore, MapWriter
+
+BOX_COLUMNS = ["image_id", "box", "x0", "y0", "x1", "y1", "threshold", "score"]
+
+
+class DescriptorStats:
+    """Streaming sum and Gram matrix (float64) of descriptors [m, C]: mean and covariance without keeping them."""
+
+    def __init__(self, channels: int, device: torch.device):
+        self.n = 0
+        self.sum = torch.zeros(channels, dtype=torch.float64, device=device)
+        self.gram = torch.zeros(channels, channels, dtype=torch.float64, device=device)
+
+    def add(self, features: torch.Tensor) -> None:
+        """features: [n, C, h, w] (any float dtype)."""
+        x = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1]).to(torch.float64)
+        self.n += x.shape[0]
+        self.sum += x.sum(0)
+        self.gram += x.T @ x
+
+    def principal_direction(self) -> tuple[torch.Tensor, torch.Tensor, float]:
+        """(mean [C], unit first principal direction [C], fraction of variance it explains)."""
+        if self.n < 2:
+            raise ValueError("DDT needs at least two descriptors")
+        mean = self.sum / self.n
+        cov = self.gram / self.n - torch.outer(mean, mean)
+        cov = (cov + cov.T) / 2
+        evals, evecs = torch.linalg.eigh(cov)  # ascending
+        total = float(evals.clamp_min(0).sum())
+        explained = float(evals[-1]) / total if total > 0 else 0.0
+        return mean, evecs[:, -1], explained
+
+
+def project(features: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+    """[n, C, h, w] descriptors -> [n, h, w] projections (x - mean) . direction, float32."""
+    x = features.to(torch.float64)
+    proj = torch.einsum("nchw,c->nhw", x, direction) - float(mean @ direction)
+    return proj.float()
+
+
+def border_inner_means(maps: torch.Tensor) -> tuple[float, float]:
+    """Mean over a group of maps [n, h, w] of the outer ring of cells and of the cells inside it."""
+    ring = torch.ones(maps.shape[-2:], dtype=torch.bool, device=maps.device)
+    if maps.shape[-2] > 2 and maps.shape[-1] > 2:
+        ring[1:-1, 1:-1] = False
+    border = float(maps[:, ring].mean())
+    inner = float(maps[:, ~ring].mean()) if (~ring).any() else border
+    return border, inner
+
+
+def ddt_box(projection: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Box (x0, y0, x1, y1; exclusive edges, map pixels) of the largest 8-connected component of
+    projection > 0, and whether one exists (else the whole map is returned)."""
+    mask = (np.asarray(projection) > 0).astype(np.uint8)
+    h, w = mask.shape
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return np.array([0.0, 0.0, w, h]), False
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    k = 1 + int(np.argmax(areas))  # argmax keeps the first of equal areas
+    x, y, bw, bh = (int(stats[k, c]) for c in (cv2.CC_STAT_LEFT, cv2.CC_STAT_TOP, cv2.CC_STAT_WIDTH,
+                                                  cv2.CC_STAT_HEIGHT))
+    return np.array([x, y, x + bw, y + bh], dtype=np.float64), True
+
+
+def group_records(records: list[ImageRecord], group_by: str) -> dict[str, list[ImageRecord]]:
+    """Images grouped by class label (DDT's co-localisation groups) or all in one group."""
+    if group_by == "all":
+        return {"all": list(records)}
+    if group_by != "class":
+        raise ValueError(f"group_by must be 'class' or 'all', got {group_by!r}")
+    unlabeled = [r.image_id for r in records if r.label is None]
+    if unlabeled:
+        raise ValueError(f"DDT groups images by class, but {len(unlabeled)} images have no class label "
+                         f"(e.g. {unlabeled[:3]}); set ddt.group_by to 'all' for unlabeled data")
+    groups: dict[str, list[ImageRecord]] = defaultdict(list)
+    for r in records:
+        groups[str(r.label)].append(r)
+    return dict(sorted(groups.items(), key=lambda kv: int(kv[0])))
+
+
+class DDTFeatures(torch.nn.Module):
+    """The deepest tapped features of a backbone on [0, 1] RGB input (normalised inside)."""
+
+    def __init__(self, backbone, input_mean, input_std):
+        super().__init__()
+        self.backbone = backbone
+        self.register_buffer("mean", torch.tensor(input_mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(input_std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.backbone.deepest((images - self.mean.to(images.dtype)) / self.std.to(images.dtype))
+
+
+@torch.no_grad()
+def run_ddt(features: DDTFeatures, records: list[ImageRecord], settings: dict, out_dir, device: torch.device,
+            progress: bool = True) -> dict:
+    """DDT projection maps of every record, written as a map folder (MapWriter) in record-group order.
+
+    Features of a group are kept on the host (float16) while they fit `cache_mb`; a larger group (ImageNet
+    classes at 448 px) is read a second time for the projection instead.
+    """
+    from tqdm import tqdm
+
+    on_gpu = device.type == "cuda"
+    features = features.to(device).eval()
+    if on_gpu and settings["channels_last"]:
+        features = features.to(memory_format=torch.channels_last)
+    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+    groups = group_records(records, settings["group_by"])
+    writer = MapWriter(out_dir, settings["shard_size"], settings)
+    summary = {"groups": {}, "images": len(records)}
+    start = time.time()
+    cache_bytes = settings["cache_mb"] * 2 ** 20
+
+    def batches(group):
+        loader = DataLoader(EvalViews(group, settings["resize"], None), batch_size=settings["batch_size"],
+                            num_workers=settings["workers"], pin_memory=on_gpu, shuffle=False)
+        for images, geoms, idx in loader:
+            x = images.to(device, non_blocking=True).float().div_(255)
+            if on_gpu and settings["channels_last"]:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=amp_dtype, enabled=on_gpu and settings["amp"]):
+                f = features(x)
+            yield f.float(), geoms, idx
+
+    bar = tqdm(total=len(records), disable=not progress, desc="DDT", file=sys.stderr,
+               mininterval=1 if sys.stderr.isatty() else 15)
+    for name, group in groups.items():
+        stats = None
+        cached: list | None = []
+        used = 0
+        for f, geoms, idx in batches(group):
+            if stats is None:
+                stats = DescriptorStats(f.shape[1], device)
+            stats.add(f)
+            if cached is not None:
+                used += f.numel() * 2
+                if used <= cache_bytes:
+                    cached.append((f.half().cpu(), geoms, idx))
+                else:
+                    cached = None
+            bar.update(len(idx))
+        mean, direction, explained = stats.principal_direction()
+        projected = []
+        for f, geoms, idx in (cached if cached is not None else batches(group)):
+            projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx))
+        border, inner = border_inner_means(torch.cat([p for p, _, _ in projected]))
+        sign = -1.0 if border > inner else 1.0
+        for p, geoms, idx in projected:
+            for m, g, i in zip((sign * p).numpy(), geoms.tolist(), idx.tolist()):
+                writer.add(group[i].image_id, m, Geometry(*g))
+        summary["groups"][name] = {"images": len(group), "explained_variance": explained, "flipped": sign < 0,
+                                   "border_mean": sign * border, "inner_mean": sign * inner,
+                                   "recomputed": cached is None}
+    bar.close()
+    writer.close()
+    summary["seconds"] = time.time() - start
+    summary["images_per_second"] = len(records) / max(summary["seconds"], 1e-9)
+    return summary
+
+
+def ddt_boxes_table(store: MapStore) -> tuple[pd.DataFrame, int]:
+    """DDT's boxes for every map of a store, in original pixels (threshold 0 on the raw projection,
+    upsampled bilinearly to the network input); score = mean positive projection inside the box.
+    Returns the table and the number of images without any positive cell (whole-image box)."""
+    rows, empty = [], 0
+    for i in range(len(store)):
+        geom = store.geometry(i)
+        proj = cv2.resize(store.raw(i), (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
+        box, found = ddt_box(proj)
+        empty += not found
+        orig = clip_boxes(scale_boxes(box[None], *geom.to_original(proj.shape[1], proj.shape[0])),
+                          geom.orig_w, geom.orig_h)[0]
+        b = box.astype(int)
+        inside = proj[b[1]:b[3], b[0]:b[2]]
+        rows.append({"image_id": store.manifest["image_id"].iloc[i], "box": 0, "x0": orig[0], "y0": orig[1],
+                     "x1": orig[2], "y1": orig[3], "threshold": 0.0,
+                     "score": float(np.clip(inside, 0, None).mean()) if inside.size else 0.0})
+    return pd.DataFrame(rows, columns=BOX_COLUMNS), empty
