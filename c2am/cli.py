@@ -79,6 +79,18 @@ def add_device_arg(parser: argparse.ArgumentParser) -> None:
                         help="CPU threads for torch (default: the cores Snakemake gave the job, else all)")
 
 
+def add_training_args(parser: argparse.ArgumentParser, section: str) -> list[str]:
+    """The flags every training stage shares (init, data, outputs, device) plus the `section` settings."""
+    parser.add_argument("--init", required=True, help="init artifact from pretrain_init")
+    add_dataset_args(parser)
+    parser.add_argument("--out-model", required=True)
+    parser.add_argument("--checkpoint", required=True, help="rewritten every epoch; a re-run resumes from it")
+    parser.add_argument("--log", required=True, help="JSONL training log")
+    parser.add_argument("--no-progress", action="store_true")
+    add_device_arg(parser)
+    return add_settings(parser, section)
+
+
 def set_threads(n: int | None) -> None:
     import torch
 

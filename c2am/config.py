@@ -105,6 +105,21 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
         if preset is not None and preset not in cfg["presets"]:
             raise ConfigError(f"{source}: experiments.{name}.preset = {preset!r} is not a key of "
                               f"presets ({', '.join(cfg['presets']) or 'none defined'})")
+    for kind in ("localizer", "classifier"):
+        for name, entry in cfg[f"{kind}s"].items():
+            entry = cfg[f"{kind}s"][name] = {**_defaults_of(defs[kind]["properties"]), **entry}
+            if entry["init"] not in cfg["inits"]:
+                raise ConfigError(f"{source}: {kind}s.{name}.init = {entry['init']!r} is not a key of inits "
+                                  f"({', '.join(cfg['inits'])})")
+            presets = cfg[f"{kind}_presets"]
+            if entry["preset"] is not None and entry["preset"] not in presets:
+                raise ConfigError(f"{source}: {kind}s.{name}.preset = {entry['preset']!r} is not a key of "
+                                  f"{kind}_presets ({', '.join(presets) or 'none defined'})")
+        for name, exp in cfg["experiments"].items():
+            for key in exp[f"{kind}s"]:
+                if key not in cfg[f"{kind}s"]:
+                    raise ConfigError(f"{source}: experiments.{name}.{kind}s lists {key!r}, which is not a key of "
+                                      f"{kind}s ({', '.join(cfg[f'{kind}s']) or 'none defined'})")
     for name in cfg["active_experiments"]:
         if name not in cfg["experiments"]:
             raise ConfigError(f"{source}: active_experiments lists {name!r}, which is not a key of experiments")
@@ -146,6 +161,24 @@ def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
     if stage == "c2am_train" and exp.get("preset"):
         settings.update(cfg["presets"][exp["preset"]])
     settings.update(exp.get(stage, {}) or {})
+    return settings
+
+
+def global_settings(cfg: dict, stage: str) -> dict:
+    """Settings of a stage that does not depend on the experiment (ddt): defaults <- stages.<stage>."""
+    settings = _defaults_of(load_schema()["$defs"][f"{stage}_props"])
+    settings.update(cfg.get("stages", {}).get(stage, {}) or {})
+    return settings
+
+
+def recipe_settings(cfg: dict, kind: str, name: str) -> dict:
+    """Training settings of localizer or classifier `name`:
+    defaults <- stages.<kind>_train <- <kind>_presets[preset] <- <kind>s.<name>.settings."""
+    entry = cfg[f"{kind}s"][name]
+    settings = global_settings(cfg, f"{kind}_train")
+    if entry.get("preset"):
+        settings.update(cfg[f"{kind}_presets"][entry["preset"]])
+    settings.update(entry.get("settings") or {})
     return settings
 
 

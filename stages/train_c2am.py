@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from c2am.cli import add_dataset_args, add_device_arg, add_settings, read_split, run_main, set_threads, settings_from
+from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
 from c2am.init_weights import load_init
 from c2am.train import TrainSettings, train_c2am
 
@@ -38,14 +38,7 @@ def run(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--init", required=True, help="init artifact from pretrain_init")
-    add_dataset_args(p)
-    p.add_argument("--out-model", required=True)
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--log", required=True)
-    p.add_argument("--no-progress", action="store_true")
-    add_device_arg(p)
-    KEYS[:] = add_settings(p, "c2am_train")
+    KEYS[:] = add_training_args(p, "c2am_train")
     return p
 
 

@@ -102,3 +102,51 @@ def test_crop_larger_than_resize_is_rejected(raw):
     raw["experiments"]["demo_effl0"]["extract"]["crop"] = 200
     with pytest.raises(ConfigError, match="extract.crop = 200 of experiment demo_effl0 is larger than extract.resize"):
         validate_config(raw)
+
+
+def test_localizer_and_classifier_recipes_resolve_in_order(raw):
+    from c2am.config import global_settings, recipe_settings
+
+    raw["stages"]["localizer_train"] = {"epochs": 3, "lr": 0.3}
+    cfg = validate_config(raw)
+    loc = recipe_settings(cfg, "localizer", "effl0_demo")  # preset cpu_small, settings override epochs
+    assert loc["lr"] == 0.05 and loc["epochs"] == 30 and loc["crop"] == 128 and loc["momentum"] == 0.9
+    assert recipe_settings(cfg, "localizer", "r50_psol")["lr"] == 0.002  # the PSOL preset
+    assert recipe_settings(cfg, "classifier", "effb7_paper")["crop"] == 448
+    assert global_settings(cfg, "ddt")["resize"] == 448 and global_settings(cfg, "ddt")["group_by"] == "class"
+    assert cfg["experiments"]["cub10_mnv2"]["pseudo_boxes"] == ["c2am", "ddt"]  # default
+    assert cfg["experiments"]["cub10_mnv2"]["localizers"] == []
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["experiments"]["demo_effl0"].update(localizers=["nope"]),
+     "experiments.demo_effl0.localizers lists 'nope', which is not a key of localizers"),
+    (lambda r: r["localizers"]["effl0_demo"].update(init="missing"),
+     "localizers.effl0_demo.init = 'missing' is not a key of inits"),
+    (lambda r: r["classifiers"]["effl0_demo"].update(preset="fast"),
+     "classifiers.effl0_demo.preset = 'fast' is not a key of classifier_presets"),
+    (lambda r: r["experiments"]["demo_effl0"].update(pseudo_boxes=["cam"]),
+     "is not one of ['c2am', 'ddt']"),
+    (lambda r: r["localizers"]["effl0_demo"]["settings"].update(lr="fast"),
+     "localizers.effl0_demo.settings.lr = 'fast' has the wrong type"),
+    (lambda r: r["stages"].update(ddt={"group": "class"}),
+     "unknown key 'group' (did you mean 'group_by'?) under stages.ddt"),
+])
+def test_wsol_config_errors_name_the_key(raw, edit, message):
+    edit(raw)
+    with pytest.raises(ConfigError) as err:
+        validate_config(raw)
+    assert message in str(err.value)
+
+
+def test_stage_flags_exist_for_every_new_setting():
+    """Every localizer/classifier/ddt setting is a flag of its stage (no setting silently ignored)."""
+    import subprocess
+    import sys
+
+    for stage, section in (("train_localizer", "localizer_train"), ("train_classifier", "classifier_train"),
+                           ("ddt_boxes", "ddt")):
+        out = subprocess.run([sys.executable, "-m", f"stages.{stage}", "--help"], capture_output=True, text=True,
+                             cwd=REPO).stdout
+        for key in load_schema()["$defs"][f"{section}_props"]:
+            assert f"--{key}" in out, (stage, key)

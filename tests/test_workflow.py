@@ -60,14 +60,48 @@ def test_demo_pipeline_writes_table_figure_and_cues(built):
     assert '"event": "done"' in log[-1]
 
 
+def test_demo_pipeline_writes_the_wsol_tables(built):
+    res = built / "results"
+    t1 = pd.read_csv(res / "table1.csv")
+    assert sorted(t1["pseudo boxes"]) == ["c2am", "ddt"] and set(t1["method"]) == {"C2AM", "PSOL (DDT boxes)"}
+    assert (t1["images"] == 48).all() and (t1["top-5 k"] == 4).all()
+    for col in ("Top-1 Loc", "Top-5 Loc", "GT-known Loc", "Top-1 Cls"):
+        assert t1[col].between(0, 100).all()
+    assert (t1["Top-1 Loc"] <= t1["Top-5 Loc"]).all() and (t1["Top-5 Loc"] <= t1["GT-known Loc"]).all()
+    t2 = pd.read_csv(res / "table2.csv")
+    assert set(t2["method"]) == {"C2AM", "DDT", "centre box (tuned on split)"}
+    ddt = t2[t2["method"] == "DDT"].iloc[0]
+    assert ddt["backbone"] == "efficientnet_lite0" and ddt["box threshold"] == 0.0
+    t3 = pd.read_csv(res / "table3.csv")
+    assert sorted(t3["method"]) == ["C2AM", "DDT"] and t3["MaxBoxAccV2"].between(0, 100).all()
+    for name in ("table1.md", "table3.md"):
+        assert (res / name).read_text().startswith("# Table")
+    ddt_boxes = pd.read_parquet(res / "ddt" / "demo" / "effl0_imagenet" / "boxes" / "train.parquet")
+    assert len(ddt_boxes) == 96 and (ddt_boxes["x1"] > ddt_boxes["x0"]).all()
+    pred = pd.read_parquet(res / "classifiers" / "demo" / "effl0_demo" / "pred_test.parquet")
+    assert list(pred.columns[:5]) == ["image_id", "top1", "top2", "top3", "top4"]
+
+
 def test_dry_run_prints_runnable_stage_commands(tmp_path):
     proc = snakemake(tmp_path, "-n", "-p", "results/table2.csv")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     for stage in ("make_demo_data", "pretrain_init", "train_c2am", "extract_maps", "choose_threshold",
-                  "make_boxes", "evaluate_wsol", "table2"):
+                  "make_boxes", "evaluate_wsol", "ddt_boxes", "table2"):
         assert f"-m stages.{stage}" in out
     assert "--epochs 2" in out and "--loss_variant paper" in out
+
+
+def test_table1_target_builds_the_whole_chain_from_images(tmp_path):
+    proc = snakemake(tmp_path, "-n", "-p", "results/table1.csv")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert counts == {"make_demo_data": 1, "pretrain_init": 1, "train_c2am": 1, "extract_maps": 1,
+                      "choose_threshold": 1, "make_boxes": 1, "ddt_boxes": 1, "train_localizer": 2,
+                      "predict_localizer": 2, "train_classifier": 1, "predict_classifier": 1, "evaluate_psol": 2,
+                      "table1": 1}
+    for stage in ("train_localizer", "train_classifier", "predict_psol", "evaluate_psol", "table1"):
+        assert f"-m stages.{stage}" in proc.stdout
 
 
 def _edited(tmp_path: Path, edit: dict) -> Path:
@@ -90,9 +124,11 @@ def test_editing_a_setting_reruns_that_stage_and_its_dependants_only(built, tmp_
     dry = snakemake(built, "-n", configfiles=(edited,))
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout)
-    # the boxes settings feed choose_threshold and make_boxes (train + test); the rest follows from inputs
-    assert counts == {"choose_threshold": 1, "make_boxes": 2, "evaluate_wsol": 1, "table2": 1, "figure_maps": 1,
-                      "all": 1}
+    # the boxes settings feed choose_threshold and make_boxes (train + test); the rest follows from inputs:
+    # the localizer on C2AM boxes (not the one on DDT boxes, not DDT, not the classifier)
+    assert counts == {"choose_threshold": 1, "make_boxes": 2, "evaluate_wsol": 1, "table2": 1, "table3": 1,
+                      "figure_maps": 1, "train_localizer": 1, "predict_localizer": 1, "evaluate_psol": 1,
+                      "table1": 1, "all": 1}
     assert "Params have changed since last execution" in dry.stdout
 
 
@@ -100,13 +136,30 @@ def test_editing_a_training_setting_reruns_training_but_not_init(built, tmp_path
     edited = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.alpha": 0.25})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts["train_c2am"] == 1 and "pretrain_init" not in counts and "make_demo_data" not in counts
-    assert counts["extract_maps"] == 2
+    assert counts["extract_maps"] == 2 and counts["train_localizer"] == 1  # the one on C2AM boxes
+    assert "ddt_boxes" not in counts and "train_classifier" not in counts
 
 
 def test_table_only_setting_reruns_only_the_table(built, tmp_path):
     edited = _edited(tmp_path, {"stages.tables.decimals": 3})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
-    assert counts == {"table2": 1, "all": 1}
+    assert counts == {"table1": 1, "table2": 1, "table3": 1, "all": 1}
+
+
+def test_localizer_setting_reruns_both_localizers_only(built, tmp_path):
+    edited = _edited(tmp_path, {"localizers.effl0_demo.settings.lr": 0.02})
+    counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
+    assert counts == {"train_localizer": 2, "predict_localizer": 2, "evaluate_psol": 2, "table1": 1, "all": 1}
+
+
+def test_classifier_and_ddt_settings_rerun_their_branches(built, tmp_path):
+    edited = _edited(tmp_path, {"classifiers.effl0_demo.settings.label_smoothing": 0.0})
+    counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
+    assert counts == {"train_classifier": 1, "predict_classifier": 1, "evaluate_psol": 2, "table1": 1, "all": 1}
+    edited = _edited(tmp_path, {"stages.ddt.resize": 96})
+    counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
+    assert counts == {"ddt_boxes": 2, "evaluate_ddt": 1, "train_localizer": 1, "predict_localizer": 1,
+                      "evaluate_psol": 1, "table1": 1, "table2": 1, "table3": 1, "all": 1}
 
 
 def test_invalid_config_fails_with_a_clear_message(tmp_path):

@@ -20,29 +20,6 @@ rule evaluate_wsol:
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1"
 
 
-def table2_rows():
-    return " ".join(
-        "--row " + " ".join(map(shlex.quote, (label(e), experiment(e)["dataset"], experiment(e)["init"],
-                                              f"{R}/{e}/metrics/wsol_{eval_split(e)}.json")))
-        for e in ACTIVE)
-
-
-rule table2:
-    """Paper Table 2: GT-known Loc of C2AM per backbone x init x dataset (CSV + Markdown)."""
-    input:
-        [f"{R}/{e}/metrics/wsol_{eval_split(e)}.json" for e in ACTIVE],
-    output:
-        csv=f"{R}/table2.csv",
-        md=f"{R}/table2.md",
-    params:
-        rows=table2_rows(),
-        decimals=CFG["stages"].get("tables", {}).get("decimals", 2),
-    log:
-        f"{R}/logs/table2.log",
-    shell:
-        "{PY} -m stages.table2 {params.rows} --decimals {params.decimals} --out {output.csv:q} > {log:q} 2>&1"
-
-
 def figure_panels():
     panels = []
     for e in ACTIVE:

@@ -1,0 +1,298 @@
+"""The two supervised networks of PSOL's route: a localizer regressing one class-agnostic box per image from
+pseudo boxes, and a classifier trained with image-level labels. Both are a backbone (its classification
+strides) + global average pooling + a linear head, trained with SGD (head at `head_lr_mult` x lr), a cosine
+or poly schedule, AMP / channels_last on GPU, a checkpoint per epoch and exact resume.
+
+Localizer targets are (x0, y0, x1, y1) normalised to the training view; the head ends in a sigmoid and the
+loss is the MSE (PSOL). Predictions are made on the whole image resized to test_size x test_size and mapped
+back to original pixels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import astuple
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from .data.box_augment import box_aware_view
+from .data.images import eval_view, read_image, sample_generator
+from .data.records import ImageRecord
+from .io import code_version, load_artifact, save_torch
+from .models.backbones import build_backbone
+from .train import EpochOrder, TrainingError, lr_factor, pick_device, seed_everything, set_bn_mode
+from .train import prepare_log
+
+TASKS = ("localizer", "classifier")
+
+
+class PooledNet(nn.Module):
+    """Backbone (output stride 32) -> global average pooling -> dropout -> linear; input RGB in [0, 1]."""
+
+    def __init__(self, backbone_name: str, outputs: int, input_mean, input_std, tf_padding: bool = False,
+                 dropout: float = 0.0):
+        super().__init__()
+        self.backbone = build_backbone(backbone_name, tf_padding, output_stride=32)
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(self.backbone.deepest_channels, outputs)
+        self.register_buffer("input_mean", torch.tensor(input_mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer("input_std", torch.tensor(input_std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = (images - self.input_mean.to(images.dtype)) / self.input_std.to(images.dtype)
+        pooled = self.backbone.deepest(x).mean(dim=(2, 3))
+        return self.head(self.dropout(pooled))
+
+
+def pseudo_box_per_image(boxes: pd.DataFrame) -> dict[str, tuple[float, float, float, float]]:
+    """One training box per image from a box table: its highest-scoring row (first on ties)."""
+    need = {"image_id", "x0", "y0", "x1", "y1", "score"}
+    if not need <= set(boxes.columns):
+        raise ValueError(f"box table lacks columns {sorted(need - set(boxes.columns))}")
+    best = boxes.sort_values(["image_id", "score"], ascending=[True, False], kind="stable").drop_duplicates("image_id")
+    return {str(r.image_id): (float(r.x0), float(r.y0), float(r.x1), float(r.y1)) for r in best.itertuples()}
+
+
+class SupervisedViews(Dataset):
+    def __init__(self, records: list[ImageRecord], targets: list, settings: dict, task: str):
+        self.records, self.targets, self.s, self.task, self.epoch = records, targets, settings, task, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, item: tuple[int, int]):
+        index, position = item
+        g = sample_generator(self.s["seed"], self.epoch, position)
+        img = read_image(self.records[index].path)
+        box = self.targets[index] if self.task == "localizer" else None
+        view, box_norm = box_aware_view(img, box, self.s["crop"], self.s["scale_min"], self.s["hflip"], g,
+                                        self.s.get("min_box_keep", 0.7))
+        if self.task == "localizer":
+            return view, torch.tensor(box_norm, dtype=torch.float32)
+        return view, torch.tensor(self.targets[index], dtype=torch.long)
+
+
+def _fingerprint(task: str, settings: dict, init_artifact: dict, records, targets) -> str:
+    skip = {"workers", "amp", "channels_last"}
+    d = hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k not in skip}, sort_keys=True,
+                                  default=str).encode())
+    d.update(task.encode())
+    for key in ("backbone", "source", "origin_sha256", "input_scaling", "bn_folded", "tf_padding"):
+        d.update(f"{key}={init_artifact.get(key)};".encode())
+    for r, t in zip(records, targets):
+        d.update(f"{r.image_id}:{r.path}:{t};".encode())
+    return d.hexdigest()[:20]
+
+
+def _param_groups(model: PooledNet, s: dict) -> list[dict]:
+    groups = {"w": [], "b": [], "hw": [], "hb": []}
+    for module_name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and not s["train_bn_affine"]:
+                p.requires_grad_(False)
+                continue
+            decay = pname == "weight" and not isinstance(module, nn.modules.batchnorm._BatchNorm)
+            groups[("h" if module_name.startswith("head") else "") + ("w" if decay else "b")].append(p)
+    lr, m, wd = s["lr"], s["head_lr_mult"], s["weight_decay"]
+    spec = [("w", lr, wd), ("b", lr, 0.0), ("hw", m * lr, wd), ("hb", m * lr, 0.0)]
+    return [{"params": groups[k], "lr": g_lr, "initial_lr": g_lr, "weight_decay": g_wd, "name": k}
+            for k, g_lr, g_wd in spec if groups[k]]
+
+
+class _Schedule:
+    def __init__(self, schedule: str, poly_power: float = 0.9):
+        self.schedule, self.poly_power = schedule, poly_power
+
+
+def train_supervised(task: str, records: list[ImageRecord], targets: list, init_artifact: dict, settings: dict,
+                     out_model: Path, checkpoint: Path, log_path: Path, device: str = "auto",
+                     extra: dict | None = None, progress: bool = True) -> dict:
+    """Train the localizer (targets: boxes in original pixels) or the classifier (targets: class indices)."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}")
+    if len(records) != len(targets) or not records:
+        raise TrainingError(f"need one target per training image, got {len(records)} images, {len(targets)} targets")
+    s = dict(settings)
+    dev = pick_device(device)
+    on_gpu = dev.type == "cuda"
+    batch_size = min(s["batch_size"], len(records))
+    seed_everything(s["seed"])
+    outputs = 4 if task == "localizer" else int(max(targets)) + 1
+    model = PooledNet(init_artifact["backbone"], outputs, init_artifact["input_mean"], init_artifact["input_std"],
+                      init_artifact.get("tf_padding", False), s["dropout"])
+    model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
+    model.backbone.freeze(s["frozen_stages"])
+    bn_frozen = s["bn_mode"] == "frozen" or (s["bn_mode"] == "auto" and init_artifact.get("bn_folded", False))
+    model.to(dev)
+    if on_gpu and s["channels_last"]:
+        model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(_param_groups(model, s), lr=s["lr"], momentum=s["momentum"],
+                                weight_decay=s["weight_decay"])
+    steps_per_epoch = len(records) // batch_size
+    total = steps_per_epoch * s["epochs"]
+    schedule = _Schedule(s["schedule"])
+    views = SupervisedViews(records, targets, s, task)
+    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+    use_amp = on_gpu and s["amp"]
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    fingerprint = _fingerprint(task, s, init_artifact, records, targets)
+    state = {"epoch": 0, "global_step": 0, "step_in_epoch": 0}
+    if checkpoint.is_file():
+        ck = load_artifact(checkpoint, f"{task} checkpoint", f"train_{task}", ("model", "fingerprint"))
+        if ck["fingerprint"] == fingerprint:
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scaler.load_state_dict(ck["scaler"])
+            torch.set_rng_state(ck["rng"])
+            state = ck["state"]
+            print(f"resuming from {checkpoint}: epoch {state['epoch']}", file=sys.stderr)
+        else:
+            checkpoint.replace(checkpoint.with_suffix(".stale.pt"))
+            print(f"{checkpoint} was written for other settings, init, images or targets; moved aside",
+                  file=sys.stderr)
+    prepare_log(log_path, state)
+    start, seen = time.time(), 0
+    from tqdm import tqdm
+
+    with open(log_path, "a") as log:
+        while state["epoch"] < s["epochs"]:
+            epoch = state["epoch"]
+            views.epoch = epoch
+            loader = DataLoader(views, batch_size=batch_size, sampler=EpochOrder(len(records), batch_size,
+                                                                                 s["seed"], epoch),
+                                num_workers=s["workers"], pin_memory=on_gpu, drop_last=True)
+            model.train()
+            set_bn_mode(model, bn_frozen)
+            losses = []
+            bar = tqdm(loader, disable=not progress, leave=False, desc=f"{task} epoch {epoch + 1}/{s['epochs']}",
+                       file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 15)
+            for images, target in bar:
+                x = images.to(dev, non_blocking=True).float().div_(255)
+                if on_gpu and s["channels_last"]:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                target = target.to(dev, non_blocking=True)
+                factor = lr_factor(schedule, state["global_step"], total)
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+                with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
+                    out = model(x)
+                out = out.float()
+                if task == "localizer":
+                    loss = F.mse_loss(torch.sigmoid(out), target)
+                else:
+                    loss = F.cross_entropy(out, target, label_smoothing=s["label_smoothing"])
+                if not torch.isfinite(loss):
+                    raise TrainingError(f"{task} loss became {float(loss)} at epoch {epoch + 1}; lower lr")
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                state["global_step"] += 1
+                seen += len(x)
+                losses.append(float(loss.detach()))
+                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": state["global_step"],
+                                      "lr": s["lr"] * factor, "loss": losses[-1]}) + "\n")
+                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
+            state["epoch"] += 1
+            log.write(json.dumps({"event": "epoch", "epoch": epoch + 1, "loss_mean": float(np.mean(losses)),
+                                  "elapsed_s": time.time() - start}) + "\n")
+            log.flush()
+            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                        "rng": torch.get_rng_state(), "state": dict(state), "fingerprint": fingerprint,
+                        "code_version": code_version()}, checkpoint)
+    summary = {"task": task, "epochs": s["epochs"], "steps": state["global_step"], "train_images": len(records),
+               "train_seconds": time.time() - start, "images_per_second": seen / max(time.time() - start, 1e-9),
+               "device": str(dev)}
+    model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
+    save_torch({"model": model_cpu.state_dict(), "task": task, "outputs": outputs,
+                "backbone": init_artifact["backbone"], "dropout": s["dropout"],
+                "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
+                                                           "input_mean", "input_std", "bn_folded", "tf_padding")},
+                "settings": s, "summary": summary, "code_version": code_version(), **(extra or {})}, out_model)
+    with open(log_path, "a") as log:
+        log.write(json.dumps({"event": "done", **summary}) + "\n")
+    if checkpoint.is_file():
+        checkpoint.replace(checkpoint.with_name(checkpoint.stem + ".done.pt"))
+    return summary
+
+
+def load_supervised(path, task: str) -> tuple[PooledNet, dict]:
+    ck = load_artifact(path, f"{task} model", f"train_{task}", ("model", "task", "backbone", "outputs", "init"))
+    if ck["task"] != task:
+        raise ValueError(f"{path} is a {ck['task']} model, not a {task}")
+    model = PooledNet(ck["backbone"], ck["outputs"], ck["init"]["input_mean"], ck["init"]["input_std"],
+                      ck["init"].get("tf_padding", False), ck.get("dropout", 0.0))
+    model.load_state_dict(ck["model"], strict=True)
+    return model.eval(), ck
+
+
+class TestViews(Dataset):
+    def __init__(self, records: list[ImageRecord], size: int):
+        self.records, self.size = records, size
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int):
+        img, geom = eval_view(read_image(self.records[i].path), self.size, None)
+        return img, torch.tensor(astuple(geom)[:2], dtype=torch.float64), i
+
+
+@torch.no_grad()
+def predict(model: PooledNet, records: list[ImageRecord], size: int, batch_size: int, workers: int,
+            device: str = "auto", amp: bool = True, channels_last: bool = True,
+            progress: bool = True) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """(image ids, raw outputs [n, k] float32, original sizes [n, 2] (w, h)) on whole images resized to size."""
+    from tqdm import tqdm
+
+    dev = pick_device(device)
+    on_gpu = dev.type == "cuda"
+    model = model.to(dev).eval()
+    if on_gpu and channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
+    loader = DataLoader(TestViews(records, size), batch_size=batch_size, num_workers=workers, pin_memory=on_gpu)
+    outs, sizes, ids = [], [], []
+    for images, wh, idx in tqdm(loader, disable=not progress, desc="predict", file=sys.stderr,
+                                mininterval=1 if sys.stderr.isatty() else 15):
+        x = images.to(dev, non_blocking=True).float().div_(255)
+        if on_gpu and channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=amp_dtype, enabled=on_gpu and amp):
+            outs.append(model(x).float().cpu())
+        sizes.append(wh)
+        ids += [records[i].image_id for i in idx.tolist()]
+    return ids, torch.cat(outs), torch.cat(sizes)
+
+
+def boxes_from_outputs(ids: list[str], outputs: torch.Tensor, sizes: torch.Tensor) -> pd.DataFrame:
+    """Localizer outputs -> box table in original pixels (coordinates ordered, clipped to the image)."""
+    b = torch.sigmoid(outputs).double()
+    x0, x1 = torch.minimum(b[:, 0], b[:, 2]), torch.maximum(b[:, 0], b[:, 2])
+    y0, y1 = torch.minimum(b[:, 1], b[:, 3]), torch.maximum(b[:, 1], b[:, 3])
+    w, h = sizes[:, 0], sizes[:, 1]
+    return pd.DataFrame({"image_id": ids, "box": 0, "x0": (x0 * w).numpy(), "y0": (y0 * h).numpy(),
+                         "x1": (x1 * w).numpy(), "y1": (y1 * h).numpy(), "threshold": np.nan, "score": 1.0})
+
+
+def topk_table(ids: list[str], logits: torch.Tensor, class_ids: list[int], k: int = 5) -> pd.DataFrame:
+    """Classifier outputs -> image_id, top1..topk class ids (dataset labels), p1..pk softmax probabilities."""
+    k = min(k, logits.shape[1])
+    probs = torch.softmax(logits.double(), dim=1)
+    p, idx = probs.topk(k, dim=1)
+    labels = torch.tensor(class_ids)[idx]
+    cols = {"image_id": ids}
+    cols.update({f"top{j + 1}": labels[:, j].numpy() for j in range(k)})
+    cols.update({f"p{j + 1}": p[:, j].numpy() for j in range(k)})
+    return pd.DataFrame(cols)

@@ -1,0 +1,57 @@
+"""predict-psol: run a trained localizer or classifier on every image of a split (whole image resized to the
+model's test_size).
+
+Reads:  --model (train_localizer or train_classifier output) and the images of --split.
+Writes: --out parquet. Localizer: one box per image in the make_boxes format (original pixels).
+        Classifier: image_id, top1..top5 (dataset class ids, best first), p1..p5 (softmax probabilities).
+
+By hand:
+    python -m stages.predict_psol --model results/demo_effl0/psol/c2am/effl0/model.pt --dataset-format cub \
+        --dataset-root results/data/demo/CUB_200_2011 --split test --out results/demo_effl0/psol/c2am/effl0/boxes_test.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from c2am.cli import add_dataset_args, add_device_arg, read_split, run_main, set_threads
+from c2am.io import load_artifact, write_parquet
+from c2am.supervised import boxes_from_outputs, load_supervised, predict, topk_table
+
+
+def run(args: argparse.Namespace) -> None:
+    set_threads(args.threads)
+    task = load_artifact(args.model, "localizer/classifier model", "train_localizer or train_classifier",
+                         ("task",))["task"]
+    model, ck = load_supervised(args.model, task)
+    s = ck["settings"]
+    records = read_split(args)
+    ids, outputs, sizes = predict(model, records, s["test_size"], s["test_batch_size"], args.workers, args.device,
+                                  s["amp"], s["channels_last"], progress=not args.no_progress)
+    if task == "localizer":
+        table = boxes_from_outputs(ids, outputs, sizes)
+    else:
+        table = topk_table(ids, outputs, ck["class_ids"], k=5)
+        top1 = torch.tensor(table["top1"].to_numpy())
+        labels = torch.tensor([r.label if r.label is not None else -1 for r in records])
+        print(f"top-1 accuracy on {args.split}: {100 * float((top1 == labels).float().mean()):.2f}%")
+    write_parquet(table, args.out, f"predict_{task}", {"model": args.model, "task": task, "test_size": s["test_size"],
+                                                       "backbone": ck["backbone"]})
+    print(f"{args.out}: {len(table)} rows ({task})")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    add_dataset_args(p)
+    p.add_argument("--out", required=True)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--no-progress", action="store_true")
+    add_device_arg(p)
+    return p
+
+
+if __name__ == "__main__":
+    run_main(run, parser())
