@@ -29,7 +29,10 @@ def _number_or_string(text: str):
 def add_settings(parser: argparse.ArgumentParser, section: str) -> list[str]:
     """Add one flag per key of the schema's `<section>_props`; returns the keys."""
     props = load_schema()["$defs"][f"{section}_props"]
-    group = parser.add_argument_group(f"{section} settings (config.yaml: stages.{section} / experiments.*.{section})")
+    where = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
+             "classifier_train": "classifiers.*.settings / classifier_presets"}.get(
+        section, f"stages.{section} / experiments.*.{section}")
+    group = parser.add_argument_group(f"{section} settings (config.yaml: {where})")
     for key, spec in props.items():
         types = spec.get("type")
         types = types if isinstance(types, list) else [types]

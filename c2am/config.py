@@ -94,6 +94,7 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
             init["path"] = _from_repo(init["path"])
         cfg["inits"][name] = init
     for name, exp in cfg["experiments"].items():
+        given = dict(exp)
         exp = cfg["experiments"][name] = {**_defaults_of(defs["experiment"]["properties"]), **exp}
         if exp["dataset"] not in cfg["datasets"]:
             raise ConfigError(f"{source}: experiments.{name}.dataset = {exp['dataset']!r} is not a key of "
@@ -101,6 +102,7 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
         if exp["init"] not in cfg["inits"]:
             raise ConfigError(f"{source}: experiments.{name}.init = {exp['init']!r} is not a key of "
                               f"inits ({', '.join(cfg['inits'])})")
+        _wsol_defaults(cfg, name, exp, given, source)
         preset = exp.get("preset")
         if preset is not None and preset not in cfg["presets"]:
             raise ConfigError(f"{source}: experiments.{name}.preset = {preset!r} is not a key of "
@@ -137,6 +139,30 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
             raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "
                               f"(0, 1), got {threshold!r}")
     return cfg
+
+
+def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) -> None:
+    """DDT needs class labels (one co-localisation group per class): on by default for labelled layouts (CUB,
+    ImageNet), off for VOC and image folders; asking for it there without `stages.ddt.group_by: all` is an error.
+    DDT rows are scored with stages.wsol_eval, so an experiment may not score its own rows differently."""
+    fmt = cfg["datasets"][exp["dataset"]]["format"]
+    group_by = (cfg.get("stages", {}).get("ddt") or {}).get("group_by", "class")
+    labelled = fmt in ("cub", "imagenet") or group_by == "all"
+    if exp["ddt"] is None:
+        exp["ddt"] = labelled
+    if exp["pseudo_boxes"] is None:
+        exp["pseudo_boxes"] = ["c2am", "ddt"] if labelled else ["c2am"]
+    uses_ddt = exp["ddt"] or "ddt" in exp["pseudo_boxes"]
+    if uses_ddt and not labelled:
+        key = "ddt" if given.get("ddt") else "pseudo_boxes"
+        raise ConfigError(f"{source}: experiments.{name}.{key} asks for DDT, which groups images by class, but "
+                          f"dataset {exp['dataset']!r} ({fmt} layout) has no single class label per image; "
+                          f"set stages.ddt.group_by: all, or drop DDT from this experiment")
+    if uses_ddt and exp.get("wsol_eval"):
+        raise ConfigError(f"{source}: experiments.{name}.wsol_eval overrides the evaluation, but its DDT rows "
+                          f"(shared by every experiment on the same dataset and init) use stages.wsol_eval; move "
+                          f"the setting to stages.wsol_eval or set experiments.{name}.ddt: false and pseudo_boxes: "
+                          f"[c2am]")
 
 
 def load_config(path: str | Path) -> dict:

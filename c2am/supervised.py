@@ -54,11 +54,16 @@ class PooledNet(nn.Module):
 
 
 def pseudo_box_per_image(boxes: pd.DataFrame) -> dict[str, tuple[float, float, float, float]]:
-    """One training box per image from a box table: its highest-scoring row (first on ties)."""
+    """One training box per image from a box table: the box with the most activation (score, the mean
+    activation inside it, times its area), so with several contours per image the object wins over a small
+    peak; the first row on ties."""
     need = {"image_id", "x0", "y0", "x1", "y1", "score"}
     if not need <= set(boxes.columns):
         raise ValueError(f"box table lacks columns {sorted(need - set(boxes.columns))}")
-    best = boxes.sort_values(["image_id", "score"], ascending=[True, False], kind="stable").drop_duplicates("image_id")
+    mass = boxes["score"] * (boxes["x1"] - boxes["x0"]).clip(lower=0) * (boxes["y1"] - boxes["y0"]).clip(lower=0)
+    ranked = boxes.assign(_mass=mass.fillna(0)).sort_values(["image_id", "_mass"], ascending=[True, False],
+                                                            kind="stable")
+    best = ranked.drop_duplicates("image_id")
     return {str(r.image_id): (float(r.x0), float(r.y0), float(r.x1), float(r.y1)) for r in best.itertuples()}
 
 
@@ -81,8 +86,11 @@ class SupervisedViews(Dataset):
         return view, torch.tensor(self.targets[index], dtype=torch.long)
 
 
+INFERENCE_ONLY = ("test_size", "test_batch_size")  # used by predict_psol, never by training
+
+
 def _fingerprint(task: str, settings: dict, init_artifact: dict, records, targets) -> str:
-    skip = {"workers", "amp", "channels_last"}
+    skip = {"workers", "amp", "channels_last", *INFERENCE_ONLY}
     d = hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k not in skip}, sort_keys=True,
                                   default=str).encode())
     d.update(task.encode())
@@ -153,8 +161,11 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
         if ck["fingerprint"] == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
-            scaler.load_state_dict(ck["scaler"])
+            if ck["scaler"]:  # empty when the checkpoint was written without fp16 loss scaling
+                scaler.load_state_dict(ck["scaler"])
             torch.set_rng_state(ck["rng"])
+            if on_gpu and ck.get("cuda_rng"):
+                torch.cuda.set_rng_state_all(ck["cuda_rng"])
             state = ck["state"]
             print(f"resuming from {checkpoint}: epoch {state['epoch']}", file=sys.stderr)
         else:
@@ -209,7 +220,8 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                                   "elapsed_s": time.time() - start}) + "\n")
             log.flush()
             save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                        "rng": torch.get_rng_state(), "state": dict(state), "fingerprint": fingerprint,
+                        "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if on_gpu else None,
+                        "state": dict(state), "fingerprint": fingerprint,
                         "code_version": code_version()}, checkpoint)
     summary = {"task": task, "epochs": s["epochs"], "steps": state["global_step"], "train_images": len(records),
                "train_seconds": time.time() - start, "images_per_second": seen / max(time.time() - start, 1e-9),

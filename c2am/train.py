@@ -228,7 +228,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
         if ck.get("fingerprint") == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
-            scaler.load_state_dict(ck["scaler"])
+            if ck["scaler"]:  # empty when the checkpoint was written without fp16 loss scaling
+                scaler.load_state_dict(ck["scaler"])
             _set_rng_state(ck["rng"])
             state = ck["state"]
             if ck.get("code_version") != code_version():

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
     set_threads(args.threads)
     settings = settings_from(args, KEYS)
     init = load_init(args.init)
-    backbone = build_backbone(init["backbone"], init.get("tf_padding", False))
+    backbone = build_backbone(init["backbone"], init.get("tf_padding", False), settings["output_stride"])
     backbone.net.load_state_dict(init["state_dict"], strict=True)
     features = DDTFeatures(backbone, init["input_mean"], init["input_std"])
     meta = {**settings, "method": "ddt", "init": args.init, "backbone": init["backbone"]}

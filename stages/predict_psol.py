@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> None:
                          ("task",))["task"]
     model, ck = load_supervised(args.model, task)
     s = ck["settings"]
+    size = args.test_size or s["test_size"]
     records = read_split(args)
-    ids, outputs, sizes = predict(model, records, s["test_size"], s["test_batch_size"], args.workers, args.device,
-                                  s["amp"], s["channels_last"], progress=not args.no_progress)
+    ids, outputs, sizes = predict(model, records, size, args.test_batch_size or s["test_batch_size"], args.workers,
+                                  args.device, s["amp"], s["channels_last"], progress=not args.no_progress)
     if task == "localizer":
         table = boxes_from_outputs(ids, outputs, sizes)
     else:
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
         top1 = torch.tensor(table["top1"].to_numpy())
         labels = torch.tensor([r.label if r.label is not None else -1 for r in records])
         print(f"top-1 accuracy on {args.split}: {100 * float((top1 == labels).float().mean()):.2f}%")
-    write_parquet(table, args.out, f"predict_{task}", {"model": args.model, "task": task, "test_size": s["test_size"],
+    write_parquet(table, args.out, f"predict_{task}", {"model": args.model, "task": task, "test_size": size,
                                                        "backbone": ck["backbone"]})
     print(f"{args.out}: {len(table)} rows ({task})")
 
@@ -47,6 +48,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     add_dataset_args(p)
     p.add_argument("--out", required=True)
+    p.add_argument("--test_size", type=int, default=None,
+                   help="test images are resized to this square size (default: the model's training settings)")
+    p.add_argument("--test_batch_size", type=int, default=None)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--no-progress", action="store_true")
     add_device_arg(p)

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import pandas as pd
 
 from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
+from c2am.data.readers import image_size
 from c2am.init_weights import load_init
 from c2am.supervised import pseudo_box_per_image, train_supervised
 
@@ -37,13 +39,19 @@ def run(args: argparse.Namespace) -> None:
     if missing:
         raise ValueError(f"{args.pseudo_boxes} has no pseudo box for {len(missing)} images of split "
                          f"{args.split!r}, e.g. {missing[:5]}")
-    degenerate = [r.image_id for r in records if not (boxes[r.image_id][2] > boxes[r.image_id][0]
-                                                      and boxes[r.image_id][3] > boxes[r.image_id][1])]
+    degenerate = [r for r in records if not (boxes[r.image_id][2] > boxes[r.image_id][0]
+                                             and boxes[r.image_id][3] > boxes[r.image_id][1])]
+    for r in degenerate:  # an empty map gives no box: train on the whole image instead, and say how often
+        w, h = (r.width, r.height) if r.width and r.height else image_size(r.path)
+        boxes[r.image_id] = (0.0, 0.0, float(w), float(h))
     if degenerate:
-        raise ValueError(f"{args.pseudo_boxes}: empty pseudo box for {len(degenerate)} images, e.g. {degenerate[:5]}")
+        print(f"warning: {len(degenerate)} of {len(records)} images have an empty pseudo box in "
+              f"{args.pseudo_boxes} (e.g. {degenerate[0].image_id}); the whole image is their target",
+              file=sys.stderr)
     summary = train_supervised("localizer", records, [boxes[r.image_id] for r in records], load_init(args.init),
                                settings, Path(args.out_model), Path(args.checkpoint), Path(args.log), args.device,
-                               extra={"pseudo_boxes": args.pseudo_boxes}, progress=not args.no_progress)
+                               extra={"pseudo_boxes": args.pseudo_boxes, "empty_pseudo_boxes": len(degenerate)},
+                               progress=not args.no_progress)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
 
 

@@ -131,12 +131,37 @@ def test_localizer_and_classifier_recipes_resolve_in_order(raw):
      "localizers.effl0_demo.settings.lr = 'fast' has the wrong type"),
     (lambda r: r["stages"].update(ddt={"group": "class"}),
      "unknown key 'group' (did you mean 'group_by'?) under stages.ddt"),
+    (lambda r: r["experiments"]["demo_effl0"].update(classifiers=["effl0_demo", "effl0_demo"]),
+     "has non-unique elements"),
+    (lambda r: r["localizers"]["effl0_demo"]["settings"].update(min_box_keep=0),
+     "min_box_keep: 0 is less than or equal to the minimum of 0"),
 ])
 def test_wsol_config_errors_name_the_key(raw, edit, message):
     edit(raw)
     with pytest.raises(ConfigError) as err:
         validate_config(raw)
     assert message in str(err.value)
+
+
+def test_ddt_defaults_follow_the_dataset_layout(raw):
+    raw["datasets"]["voc"] = {"format": "voc", "root": "data/VOC2012"}
+    raw["experiments"]["voc_effl0"] = {"dataset": "voc", "init": "effl0_imagenet"}
+    cfg = validate_config(raw)
+    assert cfg["experiments"]["voc_effl0"]["ddt"] is False and cfg["experiments"]["voc_effl0"]["pseudo_boxes"] == ["c2am"]
+    assert cfg["experiments"]["cub10_effl0"]["ddt"] is True
+    raw["experiments"]["voc_effl0"]["ddt"] = True
+    with pytest.raises(ConfigError, match="experiments.voc_effl0.ddt asks for DDT, which groups images by class"):
+        validate_config(raw)
+    raw["stages"]["ddt"]["group_by"] = "all"
+    assert validate_config(raw)["experiments"]["voc_effl0"]["pseudo_boxes"] == ["c2am", "ddt"]
+
+
+def test_experiment_level_evaluation_conflicts_with_shared_ddt_rows(raw):
+    raw["experiments"]["cub10_effl0"]["wsol_eval"] = {"strict": True}
+    with pytest.raises(ConfigError, match="its DDT rows .* use stages.wsol_eval"):
+        validate_config(raw)
+    raw["experiments"]["cub10_effl0"].update(ddt=False, pseudo_boxes=["c2am"])
+    assert validate_config(raw)["experiments"]["cub10_effl0"]["wsol_eval"] == {"strict": True}
 
 
 def test_stage_flags_exist_for_every_new_setting():

@@ -53,9 +53,10 @@ def test_missing_predictions_are_named():
         evaluate_psol(_records(), _boxes([(i, (0, 0, 1, 1)) for i in "abcd"]), classes.iloc[:2])
 
 
-def test_pseudo_box_is_the_highest_scoring_box_of_each_image():
+def test_pseudo_box_is_the_box_with_the_most_activation():
+    # image 1: a 2x2 box at mean 0.9 (mass 3.6) and a 4x4 box at 0.5 (mass 8); image 2: one box
     table = pd.DataFrame({"image_id": ["1", "1", "2"], "box": [0, 1, 0], "x0": [0, 5, 1], "y0": [0, 5, 1],
-                          "x1": [2, 9, 3], "y1": [2, 9, 3], "threshold": .5, "score": [0.2, 0.7, 0.1]})
+                          "x1": [2, 9, 3], "y1": [2, 9, 3], "threshold": .5, "score": [0.9, 0.5, 0.1]})
     assert pseudo_box_per_image(table) == {"1": (5, 5, 9, 9), "2": (1, 1, 3, 3)}
 
 

@@ -74,6 +74,7 @@ def test_demo_pipeline_writes_the_wsol_tables(built):
     assert ddt["backbone"] == "efficientnet_lite0" and ddt["box threshold"] == 0.0
     t3 = pd.read_csv(res / "table3.csv")
     assert sorted(t3["method"]) == ["C2AM", "DDT"] and t3["MaxBoxAccV2"].between(0, 100).all()
+    assert (res / "figure_wsol.png").stat().st_size > 10_000
     for name in ("table1.md", "table3.md"):
         assert (res / name).read_text().startswith("# Table")
     ddt_boxes = pd.read_parquet(res / "ddt" / "demo" / "effl0_imagenet" / "boxes" / "train.parquet")
@@ -128,7 +129,7 @@ def test_editing_a_setting_reruns_that_stage_and_its_dependants_only(built, tmp_
     # the localizer on C2AM boxes (not the one on DDT boxes, not DDT, not the classifier)
     assert counts == {"choose_threshold": 1, "make_boxes": 2, "evaluate_wsol": 1, "table2": 1, "table3": 1,
                       "figure_maps": 1, "train_localizer": 1, "predict_localizer": 1, "evaluate_psol": 1,
-                      "table1": 1, "all": 1}
+                      "table1": 1, "figure_wsol": 1, "all": 1}
     assert "Params have changed since last execution" in dry.stdout
 
 
@@ -149,17 +150,19 @@ def test_table_only_setting_reruns_only_the_table(built, tmp_path):
 def test_localizer_setting_reruns_both_localizers_only(built, tmp_path):
     edited = _edited(tmp_path, {"localizers.effl0_demo.settings.lr": 0.02})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
-    assert counts == {"train_localizer": 2, "predict_localizer": 2, "evaluate_psol": 2, "table1": 1, "all": 1}
+    assert counts == {"train_localizer": 2, "predict_localizer": 2, "evaluate_psol": 2, "table1": 1,
+                      "figure_wsol": 1, "all": 1}
 
 
 def test_classifier_and_ddt_settings_rerun_their_branches(built, tmp_path):
     edited = _edited(tmp_path, {"classifiers.effl0_demo.settings.label_smoothing": 0.0})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
-    assert counts == {"train_classifier": 1, "predict_classifier": 1, "evaluate_psol": 2, "table1": 1, "all": 1}
+    assert counts == {"train_classifier": 1, "predict_classifier": 1, "evaluate_psol": 2, "table1": 1,
+                      "figure_wsol": 1, "all": 1}
     edited = _edited(tmp_path, {"stages.ddt.resize": 96})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts == {"ddt_boxes": 2, "evaluate_ddt": 1, "train_localizer": 1, "predict_localizer": 1,
-                      "evaluate_psol": 1, "table1": 1, "table2": 1, "table3": 1, "all": 1}
+                      "evaluate_psol": 1, "table1": 1, "table2": 1, "table3": 1, "figure_wsol": 1, "all": 1}
 
 
 def test_invalid_config_fails_with_a_clear_message(tmp_path):

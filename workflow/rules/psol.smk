@@ -72,8 +72,18 @@ def pseudo_boxes(wildcards):
     return f"{ddt_root(wildcards.exp)}/boxes/{split}.parquet"
 
 
+INFERENCE_ONLY = ("test_size", "test_batch_size")
+
+
 def recipe_flags(kind):
-    return lambda w: cli_flags(recipe_settings(CFG, kind, getattr(w, kind)))
+    """Training flags of a localizer / classifier recipe (inference sizes go to the predict rules only, so
+    changing them re-runs prediction, not training)."""
+    return lambda w: cli_flags({k: v for k, v in recipe_settings(CFG, kind, getattr(w, kind)).items()
+                                if k not in INFERENCE_ONLY})
+
+
+def inference_flags(kind):
+    return lambda w: cli_flags({k: recipe_settings(CFG, kind, getattr(w, kind))[k] for k in INFERENCE_ONLY})
 
 
 def recipe_init(kind):
@@ -140,6 +150,7 @@ rule predict_localizer:
         f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/boxes_{{split}}.parquet",
     params:
         data=lambda w: dataset_flags(w.exp),
+        sizes=inference_flags("localizer"),
         device=DEVICE,
     log:
         f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/predict_{{split}}.log",
@@ -148,7 +159,7 @@ rule predict_localizer:
         gpu=GPU_JOB,
     shell:
         "{PY} -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
 
 
 rule predict_classifier:
@@ -160,6 +171,7 @@ rule predict_classifier:
         f"{R}/classifiers/{{dataset}}/{{classifier}}/pred_{{split}}.parquet",
     params:
         data=ddt_dataset_flags,
+        sizes=inference_flags("classifier"),
         device=DEVICE,
     log:
         f"{R}/classifiers/{{dataset}}/{{classifier}}/predict_{{split}}.log",
@@ -168,7 +180,7 @@ rule predict_classifier:
         gpu=GPU_JOB,
     shell:
         "{PY} -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
 
 
 rule evaluate_psol:
@@ -280,3 +292,43 @@ rule table3:
         f"{R}/logs/table3.log",
     shell:
         "{PY} -m stages.table3 {params.rows} --decimals {params.decimals} --out {output.csv:q} > {log:q} 2>&1"
+
+
+def figure_wsol_args():
+    """Per active experiment with a localizer and a classifier: its first localizer and classifier."""
+    args, inputs = [], []
+    for e in ACTIVE:
+        exp = experiment(e)
+        if not (exp["localizers"] and exp["classifiers"]):
+            continue
+        ds, split = dataset(e), eval_split(e)
+        loc, cls = exp["localizers"][0], exp["classifiers"][0]
+        classes = f"{R}/classifiers/{exp['dataset']}/{cls}/pred_{split}.parquet"
+        pseudo = {"c2am": ("C2AM", "red", f"{R}/{e}/boxes/{split}.parquet"),
+                  "ddt": ("DDT", "blue", f"{ddt_root(e)}/boxes/{split}.parquet")}
+        located = {s: (f"on {pseudo[s][0]}", pseudo[s][1], f"{R}/{e}/psol/{s}/{loc}/boxes_{split}.parquet")
+                   for s in exp["pseudo_boxes"]}
+        sources = exp["pseudo_boxes"]
+        args.append("--panel " + quoted(label(e), ds["format"], ds["root"], split, classes)
+                    + " --row " + quoted("pseudo boxes", *("=".join(pseudo[s]) for s in sources))
+                    + " --row " + quoted(f"localizer {recipe_label('localizer', loc)}",
+                                         *("=".join(located[s]) for s in sources)))
+        inputs += [classes, *(pseudo[s][2] for s in sources), *(located[s][2] for s in sources)]
+    return " ".join(args), inputs
+
+
+rule figure_wsol:
+    """Test images with GT, C2AM and DDT boxes, and the localizer's boxes trained on each (+ top-1 class)."""
+    input:
+        figure_wsol_args()[1],
+    output:
+        f"{R}/figure_wsol.png",
+    params:
+        panels=figure_wsol_args()[0],
+        n_images=CFG["stages"].get("figure", {}).get("n_images", 8),
+        seed=CFG["stages"].get("figure", {}).get("seed", 0),
+    log:
+        f"{R}/logs/figure_wsol.log",
+    shell:
+        "{PY} -m stages.figure_wsol {params.panels} --n_images {params.n_images} --seed {params.seed}"
+        " --out {output:q} > {log:q} 2>&1"
