@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> None:
     ids, outputs, sizes = predict(model, records, size, args.test_batch_size or s["test_batch_size"], args.workers,
                                   args.device, s["amp"], s["channels_last"], progress=not args.no_progress)
     if task == "localizer":
-        table = boxes_from_outputs(ids, outputs, sizes)
+        table = boxes_from_outputs(ids, outputs, sizes, s.get("box_output", "sigmoid"))
     else:
         table = topk_table(ids, outputs, ck["class_ids"], k=5)
         top1 = torch.tensor(table["top1"].to_numpy())

@@ -60,11 +60,10 @@ def test_pseudo_box_is_the_box_with_the_most_activation():
     assert pseudo_box_per_image(table) == {"1": (5, 5, 9, 9), "2": (1, 1, 3, 3)}
 
 
-def test_localizer_outputs_become_ordered_boxes_in_original_pixels():
-    logit = lambda p: math.log(p / (1 - p))  # noqa: E731
-    out = torch.tensor([[logit(0.25), logit(0.5), logit(0.75), logit(0.1)]])
-    table = boxes_from_outputs(["x"], out, torch.tensor([[200.0, 100.0]], dtype=torch.float64))
-    assert table[["x0", "y0", "x1", "y1"]].iloc[0].tolist() == pytest.approx([50, 10, 150, 50])
+def test_localizer_outputs_become_ordered_clipped_boxes_in_original_pixels():
+    out = torch.tensor([[0.25, 0.5, 0.75, 0.1], [-0.2, 0.3, 1.4, 0.6]])
+    table = boxes_from_outputs(["x", "y"], out, torch.tensor([[200.0, 100.0], [10.0, 10.0]], dtype=torch.float64))
+    np.testing.assert_allclose(table[["x0", "y0", "x1", "y1"]].to_numpy(), [[50, 10, 150, 50], [0, 3, 10, 6]])
 
 
 def test_topk_table_maps_outputs_to_dataset_class_ids():
