@@ -23,7 +23,7 @@ from c2am.boxes import normalize_map  # noqa: E402
 from c2am.cli import run_main  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
-from c2am.io import atomic_path  # noqa: E402
+from c2am.figures import save_figure  # noqa: E402
 from c2am.maps import MapStore  # noqa: E402
 
 
@@ -62,11 +62,7 @@ def run(args: argparse.Namespace) -> None:
         for c in range(len(ids), args.n_images):
             axes[2 * p, c].axis("off")
             axes[2 * p + 1, c].axis("off")
-    fig.suptitle("C2AM class-agnostic activation maps: GT boxes green, C2AM boxes red", fontsize=11)
-    fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, args.out, "C2AM class-agnostic activation maps: GT boxes green, C2AM boxes red")
     print(f"{args.out}: {len(panels)} panel(s)")
 
 

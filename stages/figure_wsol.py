@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 from c2am.cli import run_main  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
-from c2am.io import atomic_path  # noqa: E402
+from c2am.figures import save_figure  # noqa: E402
 
 
 def _box_sets(specs: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
@@ -72,12 +72,8 @@ def run(args: argparse.Namespace) -> None:
                 if c == 0:
                     legend = ", ".join(f"{name} {color}" for name, color, _ in sets)
                     ax.set_ylabel(f"{label}\n{row_name}\n{legend}", fontsize=8)
-    fig.suptitle("WSOL: GT boxes green; class-agnostic pseudo boxes (top) and PSOL localizer boxes (bottom)",
-                 fontsize=11)
-    fig.tight_layout()
-    with atomic_path(args.out) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
-    plt.close(fig)
+    save_figure(fig, args.out,
+                "WSOL: GT boxes green; class-agnostic pseudo boxes (top) and PSOL localizer boxes (bottom)")
     print(f"{args.out}: {len(args.panel)} panel(s)")
 
 
