@@ -11,7 +11,7 @@ from conftest import MOBILENET_WEIGHTS, need
 
 @pytest.mark.parametrize("name,channels", [("resnet50", 3072), ("vgg16", 512), ("densenet161", 2208),
                                            ("inception_v3", 2816), ("mobilenet_v2", 1376),
-                                           ("efficientnet_lite0", 1392)])
+                                           ("efficientnet_lite0", 1392), ("efficientnet_b7", 2784)])
 def test_backbones_give_stride16_features(name, channels):
     b = build_backbone(name).eval()
     with torch.no_grad():
@@ -19,6 +19,17 @@ def test_backbones_give_stride16_features(name, channels):
     assert z.shape[1] == b.out_channels == channels
     assert z.shape[-1] in (8, 7, 6)  # stride 16 (Inception-V3 loses a border to valid convolutions)
     assert (z >= 0).all(), "features must be non-negative (post-activation)"
+
+
+@pytest.mark.parametrize("name,channels", [("resnet50", 2048), ("vgg16", 512), ("densenet161", 2208)])
+def test_classification_strides_keep_parameter_names_and_halve_the_deepest_map(name, channels):
+    c2am_encoder, classifier = build_backbone(name), build_backbone(name, output_stride=32)
+    assert list(c2am_encoder.net.state_dict()) == list(classifier.net.state_dict())
+    with torch.no_grad():
+        deep16 = c2am_encoder.eval().deepest(torch.rand(1, 3, 224, 224))
+        deep32 = classifier.eval().deepest(torch.rand(1, 3, 224, 224))
+    assert deep16.shape == (1, channels, 14, 14) and deep32.shape == (1, channels, 7, 7)
+    assert classifier.deepest_channels == channels
 
 
 def test_resnet50_layer4_has_stride_one_like_the_authors():
@@ -138,7 +149,8 @@ def test_unknown_source_and_backbone():
         build_init("resnet50", "somewhere")
     with pytest.raises(ValueError, match="unknown backbone"):
         build_backbone("alexnet")
-    assert set(BUILDERS) == {"resnet50", "vgg16", "densenet161", "inception_v3", "mobilenet_v2", "efficientnet_lite0"}
+    assert set(BUILDERS) == {"resnet50", "vgg16", "densenet161", "inception_v3", "mobilenet_v2", "efficientnet_lite0",
+                             "efficientnet_b7"}
 
 
 def test_freezing_stages_fixes_parameters_and_bn():

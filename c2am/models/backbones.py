@@ -172,7 +172,8 @@ def _efficientnet_b7(output_stride: int = 16) -> StagedBackbone:
     f = net.features
     bounds = [(0, 2), (2, 3), (3, 4), (4, 6), (6, 9)]  # strides 2, 4, 8, 16, 32
     stages = [Stage(f"features{a}-{b - 1}", tuple(f[a:b])) for a, b in bounds]
-    return StagedBackbone("efficientnet_b7", net, stages, taps=[4, 3], channels=[2560, 224], linear_taps=(3,))
+    # the last stage ends in SiLU (slightly negative values): a ReLU keeps tapped features non-negative as well
+    return StagedBackbone("efficientnet_b7", net, stages, taps=[4, 3], channels=[2560, 224], linear_taps=(3, 4))
 
 
 BUILDERS = {
