@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
-	@echo "demo done: results/table2.csv, results/table2.md, results/figure_maps.png"
+	@echo "demo done: results/table1.csv, table2.csv, table3.csv (+ .md), figure_maps.png, figure_wsol.png"
 
 test: setup
 	$(VENV)/bin/pytest -q
