@@ -32,8 +32,8 @@ from .data.images import eval_view, read_image, sample_generator
 from .data.records import ImageRecord
 from .io import code_version, load_artifact, save_torch
 from .models.backbones import build_backbone
-from .train import EpochOrder, TrainingError, lr_factor, pick_device, seed_everything, set_bn_mode
-from .train import prepare_log
+from .train import (EpochOrder, TrainingError, hash_init_and_images, lr_factor, pick_device, prepare_log,
+                    seed_everything, set_bn_mode)
 
 TASKS = ("localizer", "classifier")
 
@@ -92,11 +92,16 @@ class SupervisedViews(Dataset):
 INFERENCE_ONLY = ("test_size", "test_batch_size")  # used by predict_psol, never by training
 
 
-def _normalised(box, record: ImageRecord) -> list[float]:
-    """A box in original pixels as fractions of its image's width and height."""
+def record_size(record: ImageRecord) -> tuple[int, int]:
+    """(width, height) of a record's image: from its annotation when stated, else from the file header."""
     from .data.readers import image_size
 
-    w, h = (record.width, record.height) if record.width and record.height else image_size(record.path)
+    return (record.width, record.height) if record.width and record.height else image_size(record.path)
+
+
+def _normalised(box, record: ImageRecord) -> list[float]:
+    """A box in original pixels as fractions of its image's width and height."""
+    w, h = record_size(record)
     return [box[0] / w, box[1] / h, box[2] / w, box[3] / h]
 
 
@@ -105,10 +110,7 @@ def _fingerprint(task: str, settings: dict, init_artifact: dict, records, target
     d = hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k not in skip}, sort_keys=True,
                                   default=str).encode())
     d.update(task.encode())
-    for key in ("backbone", "source", "origin_sha256", "input_scaling", "bn_folded", "tf_padding"):
-        d.update(f"{key}={init_artifact.get(key)};".encode())
-    for r, t in zip(records, targets):
-        d.update(f"{r.image_id}:{r.path}:{t};".encode())
+    hash_init_and_images(d, init_artifact, records, targets)
     return d.hexdigest()[:20]
 
 
@@ -127,11 +129,6 @@ def _param_groups(model: PooledNet, s: dict) -> list[dict]:
     spec = [("w", lr, wd), ("b", lr, 0.0), ("hw", m * lr, wd), ("hb", m * lr, 0.0)]
     return [{"params": groups[k], "lr": g_lr, "initial_lr": g_lr, "weight_decay": g_wd, "name": k}
             for k, g_lr, g_wd in spec if groups[k]]
-
-
-class _Schedule:
-    def __init__(self, schedule: str, poly_power: float = 0.9):
-        self.schedule, self.poly_power = schedule, poly_power
 
 
 def train_supervised(task: str, records: list[ImageRecord], targets: list, init_artifact: dict, settings: dict,
@@ -167,7 +164,6 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                                 weight_decay=s["weight_decay"])
     steps_per_epoch = len(records) // batch_size
     total = steps_per_epoch * s["epochs"]
-    schedule = _Schedule(s["schedule"])
     views = SupervisedViews(records, targets, s, task)
     amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
     use_amp = on_gpu and s["amp"]
@@ -212,7 +208,8 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                     x = x.contiguous(memory_format=torch.channels_last)
                 target = target.to(dev, non_blocking=True)
                 warmup = max(1.0, s["warmup_epochs"] * steps_per_epoch)
-                factor = lr_factor(schedule, state["global_step"], total) * min(1.0, (state["global_step"] + 1) / warmup)
+                factor = lr_factor(s["schedule"], state["global_step"], total)
+                factor *= min(1.0, (state["global_step"] + 1) / warmup)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
@@ -261,9 +258,12 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
     return summary
 
 
-def load_supervised(path, task: str) -> tuple[PooledNet, dict]:
-    ck = load_artifact(path, f"{task} model", f"train_{task}", ("model", "task", "backbone", "outputs", "init"))
-    if ck["task"] != task:
+def load_supervised(path, task: str | None = None) -> tuple[PooledNet, dict]:
+    """A trained localizer or classifier (eval mode) and its checkpoint; `task` checks which one it is."""
+    what = f"{task} model" if task else "localizer/classifier model"
+    producer = f"train_{task}" if task else "train_localizer or train_classifier"
+    ck = load_artifact(path, what, producer, ("model", "task", "backbone", "outputs", "init"))
+    if task is not None and ck["task"] != task:
         raise ValueError(f"{path} is a {ck['task']} model, not a {task}")
     model = PooledNet(ck["backbone"], ck["outputs"], ck["init"]["input_mean"], ck["init"]["input_std"],
                       ck["init"].get("tf_padding", False), ck.get("dropout", 0.0))

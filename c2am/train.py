@@ -72,17 +72,23 @@ class TrainSettings:
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def run_fingerprint(s: TrainSettings, init_artifact: dict, records: list[ImageRecord]) -> str:
-    """What a checkpoint must match to be resumed: the settings, the initial weights and the image list."""
-    digest = hashlib.sha256(s.fingerprint().encode())
+def hash_init_and_images(digest, init_artifact: dict, records: list[ImageRecord], targets=None) -> None:
+    """Feed a run's initial weights (source file hash, or the weights of a random init) and its image list
+    (with per-image targets when given) into `digest`."""
     for key in ("backbone", "source", "origin_sha256", "input_scaling", "bn_folded", "tf_padding"):
         digest.update(f"{key}={init_artifact.get(key)};".encode())
     if init_artifact.get("origin_sha256") is None:  # random init: hash the weights themselves
         for name, tensor in sorted(init_artifact["state_dict"].items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().numpy().tobytes())
-    for r in records:
-        digest.update(f"{r.image_id}:{r.path};".encode())
+    for i, r in enumerate(records):
+        digest.update(f"{r.image_id}:{r.path}".encode() + (f":{targets[i]};" if targets is not None else ";").encode())
+
+
+def run_fingerprint(s: TrainSettings, init_artifact: dict, records: list[ImageRecord]) -> str:
+    """What a checkpoint must match to be resumed: the settings, the initial weights and the image list."""
+    digest = hashlib.sha256(s.fingerprint().encode())
+    hash_init_and_images(digest, init_artifact, records)
     return digest.hexdigest()[:20]
 
 
@@ -157,15 +163,15 @@ def param_groups(model: C2AM, s: TrainSettings) -> list[dict]:
             for k, g_lr, g_wd in spec if groups[k]]
 
 
-def lr_factor(s: TrainSettings, step: int, total: int) -> float:
+def lr_factor(schedule: str, step: int, total: int, poly_power: float = 0.9) -> float:
     t = min(step / max(total, 1), 1.0)
-    if s.schedule == "poly":
-        return (1 - t) ** s.poly_power
-    if s.schedule == "cosine":
+    if schedule == "poly":
+        return (1 - t) ** poly_power
+    if schedule == "cosine":
         return 0.5 * (1 + math.cos(math.pi * t))
-    if s.schedule == "constant":
+    if schedule == "constant":
         return 1.0
-    raise ValueError(f"unknown schedule {s.schedule!r}")
+    raise ValueError(f"unknown schedule {schedule!r}")
 
 
 def set_bn_mode(model: C2AM, frozen: bool) -> None:
@@ -272,7 +278,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                 images = batch.to(dev, non_blocking=True).float().div_(255)
                 if on_gpu and s.channels_last:
                     images = images.contiguous(memory_format=torch.channels_last)
-                factor = lr_factor(s, state["global_step"], total_steps)
+                factor = lr_factor(s.schedule, state["global_step"], total_steps, s.poly_power)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):

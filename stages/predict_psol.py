@@ -17,15 +17,14 @@ import argparse
 import torch
 
 from c2am.cli import add_dataset_args, add_device_arg, read_split, run_main, set_threads
-from c2am.io import load_artifact, write_parquet
+from c2am.io import write_parquet
 from c2am.supervised import boxes_from_outputs, load_supervised, predict, topk_table
 
 
 def run(args: argparse.Namespace) -> None:
     set_threads(args.threads)
-    task = load_artifact(args.model, "localizer/classifier model", "train_localizer or train_classifier",
-                         ("task",))["task"]
-    model, ck = load_supervised(args.model, task)
+    model, ck = load_supervised(args.model)
+    task = ck["task"]
     s = ck["settings"]
     size = args.test_size or s["test_size"]
     records = read_split(args)

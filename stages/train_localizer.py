@@ -23,9 +23,8 @@ from pathlib import Path
 import pandas as pd
 
 from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
-from c2am.data.readers import image_size
 from c2am.init_weights import load_init
-from c2am.supervised import pseudo_box_per_image, train_supervised
+from c2am.supervised import pseudo_box_per_image, record_size, train_supervised
 
 KEYS: list[str] = []
 
@@ -42,7 +41,7 @@ def run(args: argparse.Namespace) -> None:
     degenerate = [r for r in records if not (boxes[r.image_id][2] > boxes[r.image_id][0]
                                              and boxes[r.image_id][3] > boxes[r.image_id][1])]
     for r in degenerate:  # an empty map gives no box: train on the whole image instead, and say how often
-        w, h = (r.width, r.height) if r.width and r.height else image_size(r.path)
+        w, h = record_size(r)
         boxes[r.image_id] = (0.0, 0.0, float(w), float(h))
     if degenerate:
         print(f"warning: {len(degenerate)} of {len(records)} images have an empty pseudo box in "

@@ -317,14 +317,17 @@ def figure_wsol_args():
     return " ".join(args), inputs
 
 
+FIGURE_WSOL_PANELS, FIGURE_WSOL_INPUTS = figure_wsol_args()
+
+
 rule figure_wsol:
     """Test images with GT, C2AM and DDT boxes, and the localizer's boxes trained on each (+ top-1 class)."""
     input:
-        figure_wsol_args()[1],
+        FIGURE_WSOL_INPUTS,
     output:
         f"{R}/figure_wsol.png",
     params:
-        panels=figure_wsol_args()[0],
+        panels=FIGURE_WSOL_PANELS,
         n_images=CFG["stages"].get("figure", {}).get("n_images", 8),
         seed=CFG["stages"].get("figure", {}).get("seed", 0),
     log:
