@@ -30,7 +30,9 @@ def add_settings(parser: argparse.ArgumentParser, section: str) -> list[str]:
     """Add one flag per key of the schema's `<section>_props`; returns the keys."""
     props = load_schema()["$defs"][f"{section}_props"]
     where = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
-             "classifier_train": "classifiers.*.settings / classifier_presets"}.get(
+             "classifier_train": "classifiers.*.settings / classifier_presets",
+             "cam_train": "cams.*.settings / cam_presets", "cam_infer": "stages.cam_infer",
+             "refine": "stages.refine"}.get(
         section, f"stages.{section} / experiments.*.{section}")
     group = parser.add_argument_group(f"{section} settings (config.yaml: {where})")
     for key, spec in props.items():

@@ -19,7 +19,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
-STAGES = ("c2am_train", "extract", "boxes", "wsol_eval")
+STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train")
 
 
 class ConfigError(ValueError):
@@ -122,6 +122,7 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
                 if key not in cfg[f"{kind}s"]:
                     raise ConfigError(f"{source}: experiments.{name}.{kind}s lists {key!r}, which is not a key of "
                                       f"{kind}s ({', '.join(cfg[f'{kind}s']) or 'none defined'})")
+    _check_wsss(cfg, source)
     for name in cfg["active_experiments"]:
         if name not in cfg["experiments"]:
             raise ConfigError(f"{source}: active_experiments lists {name!r}, which is not a key of experiments")
@@ -165,6 +166,44 @@ def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) ->
                           f"[c2am]")
 
 
+def _check_wsss(cfg: dict, source: str) -> None:
+    """CAM and saliency sources: exactly one origin each, references that exist; WSSS needs VOC-layout masks."""
+    defs = load_schema()["$defs"]
+    for name, cam in cfg["cams"].items():
+        cam = cfg["cams"][name] = {**_defaults_of(defs["cam_source"]["properties"]), **cam}
+        if (cam["init"] is None) == (cam["folder"] is None):
+            raise ConfigError(f"{source}: cams.{name} needs exactly one of `init` (train a CAM classifier here) or "
+                              f"`folder` (CAMs made elsewhere)")
+        if cam["folder"] is not None:
+            if cam["preset"] or cam.get("settings"):
+                raise ConfigError(f"{source}: cams.{name} reads CAMs from a folder; preset and settings do not apply")
+            cam["folder"] = _from_repo(cam["folder"])
+        elif cam["init"] not in cfg["inits"]:
+            raise ConfigError(f"{source}: cams.{name}.init = {cam['init']!r} is not a key of inits "
+                              f"({', '.join(cfg['inits'])})")
+        if cam["preset"] is not None and cam["preset"] not in cfg["cam_presets"]:
+            raise ConfigError(f"{source}: cams.{name}.preset = {cam['preset']!r} is not a key of cam_presets "
+                              f"({', '.join(cfg['cam_presets']) or 'none defined'})")
+    for name, sal in cfg["saliency"].items():
+        sal = cfg["saliency"][name] = {**_defaults_of(defs["saliency_source"]["properties"]), **sal}
+        if (sal["method"] is None) == (sal["folder"] is None):
+            raise ConfigError(f"{source}: saliency.{name} needs exactly one of `method` or `folder`")
+        if sal["folder"] is not None:
+            sal["folder"] = _from_repo(sal["folder"])
+    for name, exp in cfg["experiments"].items():
+        for kind in ("cams", "saliency"):
+            for key in exp[kind]:
+                if key not in cfg[kind]:
+                    raise ConfigError(f"{source}: experiments.{name}.{kind} lists {key!r}, which is not a key of "
+                                      f"{kind} ({', '.join(cfg[kind]) or 'none defined'})")
+        fmt = cfg["datasets"][exp["dataset"]]["format"]
+        if (exp["cams"] or exp["saliency"]) and fmt != "voc":
+            raise ConfigError(f"{source}: experiments.{name} lists cams / saliency (WSSS), which need a VOC-layout "
+                              f"dataset with segmentation masks; dataset {exp['dataset']!r} is {fmt}")
+        if exp["saliency"] and not exp["cams"]:
+            raise ConfigError(f"{source}: experiments.{name}.saliency needs at least one entry in cams to refine")
+
+
 def load_config(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -198,7 +237,7 @@ def global_settings(cfg: dict, stage: str) -> dict:
 
 
 def recipe_settings(cfg: dict, kind: str, name: str) -> dict:
-    """Training settings of localizer or classifier `name`:
+    """Training settings of localizer, classifier or cam `name`:
     defaults <- stages.<kind>_train <- <kind>_presets[preset] <- <kind>s.<name>.settings."""
     entry = cfg[f"{kind}s"][name]
     settings = global_settings(cfg, f"{kind}_train")

@@ -35,24 +35,30 @@ from .models.backbones import build_backbone
 from .train import (EpochOrder, TrainingError, hash_init_and_images, lr_factor, pick_device, prepare_log,
                     seed_everything, set_bn_mode)
 
-TASKS = ("localizer", "classifier")
+TASKS = ("localizer", "classifier", "cam")  # cam: multi-label classifier whose head gives CAMs
 
 
 class PooledNet(nn.Module):
-    """Backbone (output stride 32) -> global average pooling -> dropout -> linear; input RGB in [0, 1]."""
+    """Backbone (output stride 32, or 16 for CAMs as in IRN / PuzzleCAM) -> global average pooling -> dropout ->
+    linear; input RGB in [0, 1]. The linear head applied at every location gives the class activation maps."""
 
     def __init__(self, backbone_name: str, outputs: int, input_mean, input_std, tf_padding: bool = False,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, output_stride: int = 32):
         super().__init__()
-        self.backbone = build_backbone(backbone_name, tf_padding, output_stride=32)
+        self.output_stride = output_stride
+        self.backbone = build_backbone(backbone_name, tf_padding, output_stride=output_stride)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.deepest_channels, outputs)
         self.register_buffer("input_mean", torch.tensor(input_mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("input_std", torch.tensor(input_std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
+    def feature_map(self, images: torch.Tensor) -> torch.Tensor:
+        """The deepest backbone features [n, C, h, w] of images in [0, 1]."""
         x = (images - self.input_mean.to(images.dtype)) / self.input_std.to(images.dtype)
-        pooled = self.backbone.deepest(x).mean(dim=(2, 3))
+        return self.backbone.deepest(x)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pooled = self.feature_map(images).mean(dim=(2, 3))
         return self.head(self.dropout(pooled))
 
 
@@ -86,6 +92,8 @@ class SupervisedViews(Dataset):
                                         self.s.get("min_box_keep", 0.7))
         if self.task == "localizer":
             return view, torch.tensor(box_norm, dtype=torch.float32)
+        if self.task == "cam":
+            return view, torch.tensor(self.targets[index], dtype=torch.float32)
         return view, torch.tensor(self.targets[index], dtype=torch.long)
 
 
@@ -134,7 +142,8 @@ def _param_groups(model: PooledNet, s: dict) -> list[dict]:
 def train_supervised(task: str, records: list[ImageRecord], targets: list, init_artifact: dict, settings: dict,
                      out_model: Path, checkpoint: Path, log_path: Path, device: str = "auto",
                      extra: dict | None = None, progress: bool = True) -> dict:
-    """Train the localizer (targets: boxes in original pixels) or the classifier (targets: class indices)."""
+    """Train the localizer (targets: boxes in original pixels), the classifier (targets: class indices) or the
+    multi-label CAM classifier (targets: multi-hot vectors; multi-label soft-margin loss)."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}")
     if len(records) != len(targets) or not records:
@@ -144,9 +153,10 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
     on_gpu = dev.type == "cuda"
     batch_size = min(s["batch_size"], len(records))
     seed_everything(s["seed"])
-    outputs = 4 if task == "localizer" else int(max(targets)) + 1
+    outputs = {"localizer": 4, "cam": len(targets[0])}.get(task) or int(max(targets)) + 1
+    output_stride = s.get("output_stride", 32)
     model = PooledNet(init_artifact["backbone"], outputs, init_artifact["input_mean"], init_artifact["input_std"],
-                      init_artifact.get("tf_padding", False), s["dropout"])
+                      init_artifact.get("tf_padding", False), s["dropout"], output_stride)
     model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
     if task == "localizer":  # start from the mean box of the training images
         nn.init.zeros_(model.head.weight)
@@ -217,6 +227,8 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                 out = out.float()
                 if task == "localizer":
                     loss = F.mse_loss(torch.sigmoid(out) if s["box_output"] == "sigmoid" else out, target)
+                elif task == "cam":
+                    loss = F.multilabel_soft_margin_loss(out, target)
                 else:
                     loss = F.cross_entropy(out, target, label_smoothing=s["label_smoothing"])
                 if not torch.isfinite(loss):
@@ -248,6 +260,7 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "task": task, "outputs": outputs,
                 "backbone": init_artifact["backbone"], "dropout": s["dropout"],
+                "output_stride": output_stride,
                 "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
                                                            "input_mean", "input_std", "bn_folded", "tf_padding")},
                 "settings": s, "summary": summary, "code_version": code_version(), **(extra or {})}, out_model)
@@ -266,7 +279,7 @@ def load_supervised(path, task: str | None = None) -> tuple[PooledNet, dict]:
     if task is not None and ck["task"] != task:
         raise ValueError(f"{path} is a {ck['task']} model, not a {task}")
     model = PooledNet(ck["backbone"], ck["outputs"], ck["init"]["input_mean"], ck["init"]["input_std"],
-                      ck["init"].get("tf_padding", False), ck.get("dropout", 0.0))
+                      ck["init"].get("tf_padding", False), ck.get("dropout", 0.0), ck.get("output_stride", 32))
     model.load_state_dict(ck["model"], strict=True)
     return model.eval(), ck
 

@@ -7,6 +7,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CUB10 = SHARED / "data" / "cub10" / "CUB_200_2011"
+COCO128 = SHARED / "data" / "coco128_voc"
 MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet.pth"
 
 

@@ -19,7 +19,7 @@ def raw():
 
 def test_repository_config_is_valid():
     cfg = load_config(REPO / "config.yaml")
-    assert cfg["active_experiments"] == ["demo_effl0"]
+    assert cfg["active_experiments"] == ["demo_effl0", "demo_voc_effl0"]
     assert cfg["datasets"]["cub10"]["eval_split"] == "test"  # defaults filled in
     assert cfg["experiments"]["cub10_effl0"]["label"] is None and cfg["experiments"]["demo_effl0"]["preset"] is None
 

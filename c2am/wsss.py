@@ -1,0 +1,315 @@
+"""Weakly supervised semantic segmentation: CAMs, background cues, refinement, dense CRF, saliency, mIoU.
+
+Conventions
+- Class ids are PASCAL VOC ids: 0 = background, 1..20 = the object classes, 255 = ignore (ground truth only).
+- A CAM file holds `keys` (0-based foreground class indices, VOC id - 1, as IRN / PuzzleCAM write them) and
+  one map per key at the image's original size, each scaled so its maximum is 1 (per-class max normalisation).
+- A background cue is a uint8 image at the original size, 255 = background, 0 = foreground (paper Fig. 7).
+  A saliency map is the opposite (255 = salient); its cue is 255 - saliency.
+- Refinement (paper Sec. 3.5): stack a background channel in front of the CAMs and take the argmax per pixel.
+  The background channel is a constant threshold t (the unrefined baseline, "CAMs") or a cue in [0, 1].
+  On ties the background wins (argmax returns the first channel), so with a constant t a pixel is foreground
+  only where its largest CAM value is > t.
+- mIoU: one 21 x 21 confusion matrix accumulated over the split (255 pixels ignored); IoU_c = TP / (T + P - TP);
+  the mean is over the classes whose union T + P - TP is non-zero (classes absent from both ground truth and
+  prediction are left out, so a subset without cows is not charged 0 for cows). FP_c = (P - TP) / union and
+  FN_c = (T - TP) / union (IoU + FP + FN = 1), averaged over foreground classes as SEAM / C2AM's code report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+N_CLASSES = 21
+IGNORE = 255
+CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM / PSA npy files, in order of use
+
+
+# ----------------------------------------------------------------------------------------------- CAMs
+@torch.no_grad()
+def multiscale_cams(model, image: torch.Tensor, class_index: list[int], scales=(0.5, 1.0, 1.5, 2.0),
+                    flip: bool = True, device: torch.device | str = "cpu", amp: bool = False) -> torch.Tensor:
+    """CAMs [K, H, W] (float32, each max-normalised to 1) of a uint8 image [3, H, W] for the classifier
+    outputs `class_index`: ReLU(W_c . f) on the backbone's deepest features at every scale (and its
+    horizontal flip, flipped back), upsampled bilinearly to H x W and summed, then divided by the maximum."""
+    dev = torch.device(device)
+    h, w = image.shape[-2:]
+    if not class_index:
+        return torch.zeros((0, h, w))
+    weight = model.head.weight[class_index].to(dev)[:, :, None, None].float()
+    x0 = image.to(dev).float().div(255)[None]
+    total = torch.zeros((len(class_index), h, w), device=dev)
+    for s in scales:
+        size = (max(8, round(h * s)), max(8, round(w * s)))
+        x = F.interpolate(x0, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
+        if flip:
+            x = torch.cat([x, x.flip(-1)])
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
+            feats = model.feature_map(x)
+        cam = F.relu(F.conv2d(feats.float(), weight))
+        if flip:
+            cam = cam[:1] + cam[1:].flip(-1)
+        total += F.interpolate(cam, size=(h, w), mode="bilinear", align_corners=False)[0]
+    peak = total.flatten(1).amax(1).clamp_min(1e-5)[:, None, None]
+    return (total / peak).cpu()
+
+
+def save_cams(path: str | Path, keys: np.ndarray, cams: np.ndarray) -> None:
+    """One image's CAMs as .npz: keys (int16, 0-based foreground indices) and cam (float16 [K, H, W])."""
+    keys = np.asarray(keys, np.int16)
+    if cams.ndim != 3 or cams.shape[0] != len(keys):
+        raise ValueError(f"{path}: need one [H, W] map per key, got {len(keys)} keys and maps of shape {cams.shape}")
+    with open(path, "wb") as f:
+        np.savez(f, keys=keys, cam=cams.astype(np.float16))
+
+
+def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(keys 0-based int64 [K], cams float32 [K, H, W]) from our .npz or an IRN / PuzzleCAM / PSA .npy dict
+    (entries `keys` and one of high_res, hr_cam, cam, rw; a pickle: read only files you trust). size (w, h)
+    resizes maps of another size (e.g. IRN's stride-4 `cam`) bilinearly."""
+    path = Path(path)
+    try:
+        if path.suffix == ".npz":
+            with np.load(path) as z:
+                keys, cams = z["keys"], z["cam"]
+        else:
+            d = np.load(path, allow_pickle=True)
+            d = d.item() if d.dtype == object else None
+            if not isinstance(d, dict) or "keys" not in d:
+                raise ValueError("not a dict with 'keys'")
+            entry = next((k for k in CAM_KEYS if k in d), None)
+            if entry is None:
+                raise ValueError(f"none of the map entries {CAM_KEYS} (has {sorted(d)})")
+            keys, cams = d["keys"], d[entry]
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable CAM file ({exc})") from exc
+    keys = np.asarray(keys.cpu() if hasattr(keys, "cpu") else keys).astype(np.int64).ravel()
+    cams = np.asarray(cams.cpu() if hasattr(cams, "cpu") else cams, dtype=np.float32)
+    if cams.ndim == 2:
+        cams = cams[None]
+    if cams.shape[0] == len(keys) + 1:  # some tools store the background channel first
+        cams = cams[1:]
+    if cams.shape[0] != len(keys) or (len(keys) and (keys.min() < 0 or keys.max() >= N_CLASSES - 1)):
+        raise ValueError(f"{path}: {len(keys)} keys {keys.tolist()} do not match {cams.shape[0]} maps, or a key is "
+                         f"outside 0..{N_CLASSES - 2} (keys are 0-based foreground class indices)")
+    if not np.isfinite(cams).all():
+        raise ValueError(f"{path}: CAMs contain NaN or inf")
+    if size is not None and cams.shape[1:] != (size[1], size[0]) and len(keys):
+        cams = np.stack([cv2.resize(c, size, interpolation=cv2.INTER_LINEAR) for c in cams])
+    elif size is not None and not len(keys):
+        cams = np.zeros((0, size[1], size[0]), np.float32)
+    return keys, cams
+
+
+def cam_file(folder: str | Path, image_id: str) -> Path:
+    """The CAM file of an image in a folder: <id>.npz (ours) or <id>.npy (IRN / PuzzleCAM)."""
+    stem = str(image_id).replace("/", "__")
+    for suffix in (".npz", ".npy"):
+        p = Path(folder) / f"{stem}{suffix}"
+        if p.is_file():
+            return p
+    raise FileNotFoundError(f"no CAM file for image {image_id!r} in {folder} (expected {stem}.npz or {stem}.npy)")
+
+
+# ----------------------------------------------------------------------------------------------- refinement
+def label_ids(keys: np.ndarray) -> np.ndarray:
+    """VOC ids of the channels [background, CAM_1, ..., CAM_K]."""
+    return np.concatenate([[0], np.asarray(keys, np.int64) + 1]).astype(np.uint8)
+
+
+def refine_with_threshold(cams: np.ndarray, keys: np.ndarray, threshold: float) -> np.ndarray:
+    """VOC label map of argmax over [t, CAMs] (the constant-background baseline)."""
+    h, w = cams.shape[1:]
+    if not len(keys):
+        return np.zeros((h, w), np.uint8)
+    peak, arg = cams.max(0), cams.argmax(0)
+    return np.where(peak > threshold, label_ids(keys)[arg + 1], 0).astype(np.uint8)
+
+
+def refine_with_background(cams: np.ndarray, keys: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """VOC label map of argmax over [background, CAMs]; background in [0, 1] at the CAMs' size (paper Fig. 5)."""
+    if background.shape != cams.shape[1:]:
+        raise ValueError(f"background cue of shape {background.shape} does not match CAMs of shape {cams.shape[1:]}")
+    stack = np.concatenate([background[None].astype(np.float32), cams])
+    return label_ids(keys)[stack.argmax(0)]
+
+
+def cue_to_background(cue: np.ndarray) -> np.ndarray:
+    """A uint8 background cue (255 = background) as a background score in [0, 1]."""
+    return cue.astype(np.float32) / 255.0
+
+
+def sweep_confusions(cams: np.ndarray, keys: np.ndarray, gt: np.ndarray, thresholds) -> np.ndarray:
+    """Confusion matrices [len(thresholds), 21, 21] of the threshold baseline at every t, in one pass."""
+    valid = gt != IGNORE
+    g = gt[valid].astype(np.int64)
+    out = np.zeros((len(thresholds), N_CLASSES, N_CLASSES), np.int64)
+    if not len(keys):
+        out[:] = confusion(gt, np.zeros_like(gt))
+        return out
+    peak = cams.max(0)[valid]
+    fg_label = label_ids(keys)[cams.argmax(0)[valid] + 1].astype(np.int64)
+    for i, t in enumerate(thresholds):
+        pred = np.where(peak > t, fg_label, 0)
+        out[i] = np.bincount(g * N_CLASSES + pred, minlength=N_CLASSES ** 2).reshape(N_CLASSES, N_CLASSES)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- dense CRF
+def crf_from_labels(image: np.ndarray, labels: np.ndarray, n_labels: int, iterations: int = 10,
+                    gt_prob: float = 0.7, gaussian_sxy: float = 3, gaussian_compat: float = 3,
+                    bilateral_sxy: float = 50, bilateral_srgb: float = 5, bilateral_compat: float = 10) -> np.ndarray:
+    """Dense CRF (Kraehenbuehl & Koltun) on a label map of indices 0..n_labels-1 (unary from labels with
+    confidence gt_prob); returns the refined index map. Settings default to the C2AM / IRN public code."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_labels
+
+    h, w = labels.shape
+    if n_labels < 2:
+        return np.zeros((h, w), np.int64)
+    d = dcrf.DenseCRF2D(w, h, n_labels)
+    d.setUnaryEnergy(unary_from_labels(labels.astype(np.int64), n_labels, gt_prob=gt_prob, zero_unsure=False))
+    d.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
+    d.addPairwiseBilateral(sxy=bilateral_sxy, srgb=bilateral_srgb, rgbim=np.ascontiguousarray(image, np.uint8),
+                           compat=bilateral_compat)
+    q = d.inference(iterations)
+    return np.argmax(np.array(q).reshape(n_labels, h, w), axis=0)
+
+
+def crf_from_scores(image: np.ndarray, scores: np.ndarray, iterations: int = 10, gaussian_sxy: float = 3,
+                    gaussian_compat: float = 3, bilateral_sxy: float = 80, bilateral_srgb: float = 13,
+                    bilateral_compat: float = 10) -> np.ndarray:
+    """Dense CRF with a softmax unary (-log of the channel scores normalised to sum 1; PSA's crf_inference
+    settings); returns the refined index map [H, W]."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_softmax
+
+    n, h, w = scores.shape
+    if n < 2:
+        return np.zeros((h, w), np.int64)
+    probs = np.clip(scores.astype(np.float32), 1e-5, None)
+    probs /= probs.sum(0, keepdims=True)
+    d = dcrf.DenseCRF2D(w, h, n)
+    d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs)))
+    d.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
+    d.addPairwiseBilateral(sxy=bilateral_sxy, srgb=bilateral_srgb, rgbim=np.ascontiguousarray(image, np.uint8),
+                           compat=bilateral_compat)
+    q = d.inference(iterations)
+    return np.argmax(np.array(q).reshape(n, h, w), axis=0)
+
+
+def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, threshold: float, **crf) -> np.ndarray:
+    """+dCRF (label unary): the threshold baseline's label map refined by a dense CRF, as VOC ids."""
+    ids = label_ids(keys)
+    index = np.searchsorted(ids, refine_with_threshold(cams, keys, threshold)) if len(keys) else None
+    if index is None:
+        return np.zeros(cams.shape[1:], np.uint8)
+    return ids[crf_from_labels(image, index, len(ids), **crf)]
+
+
+def crf_refine_scores(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, bg_power: float, **crf) -> np.ndarray:
+    """+dCRF (softmax unary, PSA): scores [(1 - max CAM) ** bg_power, CAMs] refined by a dense CRF, as VOC ids."""
+    if not len(keys):
+        return np.zeros(cams.shape[1:], np.uint8)
+    bg = np.power(1 - cams.max(0), bg_power)
+    return label_ids(keys)[crf_from_scores(image, np.concatenate([bg[None], cams]), **crf)]
+
+
+# ----------------------------------------------------------------------------------------------- saliency
+def spectral_residual_saliency(image: np.ndarray, width: int = 64, sigma: float = 2.5) -> np.ndarray:
+    """Spectral-residual saliency (Hou & Zhang, CVPR 2007) of an RGB uint8 image, in [0, 1] at its size."""
+    h, w = image.shape[:2]
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    small = cv2.resize(gray, (width, max(8, round(h * width / w))), interpolation=cv2.INTER_AREA)
+    spectrum = np.fft.fft2(small)
+    log_amp = np.log(np.abs(spectrum) + 1e-8)
+    residual = log_amp - cv2.blur(log_amp.astype(np.float32), (3, 3))
+    sal = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
+    sal = cv2.GaussianBlur(sal.astype(np.float32), (0, 0), sigma)
+    return _unit(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def frequency_tuned_saliency(image: np.ndarray) -> np.ndarray:
+    """Frequency-tuned saliency (Achanta et al., CVPR 2009): distance in Lab between the image's mean colour
+    and each slightly blurred pixel, in [0, 1]."""
+    blurred = cv2.GaussianBlur(image, (5, 5), 0)
+    lab = cv2.cvtColor(blurred.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+    mean = cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB).reshape(-1, 3).mean(0)
+    return _unit(np.linalg.norm(lab - mean, axis=2))
+
+
+SALIENCY_METHODS = {"spectral_residual": spectral_residual_saliency, "frequency_tuned": frequency_tuned_saliency}
+
+
+def _unit(m: np.ndarray) -> np.ndarray:
+    lo, hi = float(m.min()), float(m.max())
+    return ((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------------- evaluation
+def confusion(gt: np.ndarray, pred: np.ndarray, n: int = N_CLASSES) -> np.ndarray:
+    """Confusion matrix [n, n] (rows ground truth, columns prediction); ground-truth 255 pixels are ignored."""
+    if gt.shape != pred.shape:
+        raise ValueError(f"prediction of shape {pred.shape} does not match ground truth of shape {gt.shape}")
+    valid = gt != IGNORE
+    g, p = gt[valid].astype(np.int64), pred[valid].astype(np.int64)
+    if g.size and (g.max() >= n or p.max() >= n or p.min() < 0):
+        raise ValueError(f"class ids must be in 0..{n - 1} (ground truth max {g.max()}, prediction max {p.max()})")
+    return np.bincount(g * n + p, minlength=n * n).reshape(n, n)
+
+
+def segmentation_scores(conf: np.ndarray) -> dict:
+    """Per-class IoU / FP / FN ratios (NaN for classes with an empty union), mIoU, mean FP and FN (fg classes)."""
+    conf = np.asarray(conf, np.float64)
+    tp = np.diag(conf)
+    t, p = conf.sum(1), conf.sum(0)
+    union = t + p - tp
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iou = np.where(union > 0, tp / union, np.nan)
+        fp = np.where(union > 0, (p - tp) / union, np.nan)
+        fn = np.where(union > 0, (t - tp) / union, np.nan)
+    present = union > 0
+    return {"iou": iou, "fp": fp, "fn": fn,
+            "miou": float(np.nanmean(iou)) if present.any() else float("nan"),
+            "fp_mean": float(np.nanmean(fp[1:])) if present[1:].any() else float("nan"),
+            "fn_mean": float(np.nanmean(fn[1:])) if present[1:].any() else float("nan"),
+            "classes_scored": int(present.sum()), "pixels": int(conf.sum())}
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A class-id PNG (palette indices or grayscale) as uint8 [H, W]."""
+    from PIL import Image
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"mask not found: {path}")
+    try:
+        with Image.open(path) as im:
+            if im.mode not in ("P", "L"):
+                raise ValueError(f"expected a palette or grayscale PNG of class ids, got mode {im.mode}")
+            return np.array(im)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read mask ({exc})") from exc
+
+
+def write_mask(path: str | Path, labels: np.ndarray) -> None:
+    """A VOC label map as a palette PNG (VOC colours)."""
+    from PIL import Image
+
+    from .data.synthetic import voc_palette
+
+    im = Image.fromarray(labels.astype(np.uint8), mode="P")
+    im.putpalette(voc_palette().ravel().tolist())
+    im.save(path, "PNG")
+
+
+def colorize(labels: np.ndarray) -> np.ndarray:
+    """RGB uint8 rendering of a VOC label map."""
+    from .data.synthetic import voc_palette
+
+    return voc_palette()[labels]

@@ -1,0 +1,53 @@
+"""train-cue-model: the background-cue network, trained on C2AM's background pseudo labels only (no class
+labels, no masks): see c2am/cue_model.py for the network and recipe.
+
+Reads:  --init (pretrain_init artifact), --labels (make_cue_labels folder), the images of --split.
+Writes: --out-model, --log (JSONL), --checkpoint (per epoch; a re-run resumes from it).
+
+By hand:
+    python -m stages.train_cue_model --init results/init/effl0_imagenet.pt \
+        --labels results/demo_voc_effl0/wsss/cue_labels --dataset-format voc \
+        --dataset-root results/data/demo/VOC2012 --split train --out-model results/demo_voc_effl0/wsss/cue_model.pt \
+        --checkpoint results/demo_voc_effl0/wsss/cue_checkpoint.pt --log results/demo_voc_effl0/wsss/cue_log.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
+from c2am.cue_model import train_cue_model
+from c2am.init_weights import load_init
+
+KEYS: list[str] = []
+
+
+def run(args: argparse.Namespace) -> None:
+    set_threads(args.threads)
+    settings = settings_from(args, KEYS)
+    records = read_split(args)
+    folder = Path(args.labels)
+    manifest = pd.read_parquet(folder / "manifest.parquet")
+    files = dict(zip(manifest["image_id"].astype(str), manifest["file"]))
+    missing = [r.image_id for r in records if str(r.image_id) not in files]
+    if missing:
+        raise KeyError(f"{folder}: no cue label for {len(missing)} images of split {args.split!r}, e.g. {missing[:5]}")
+    labels = [folder / files[str(r.image_id)] for r in records]
+    summary = train_cue_model(records, labels, load_init(args.init), settings, Path(args.out_model),
+                              Path(args.checkpoint), Path(args.log), args.device, progress=not args.no_progress)
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--labels", required=True, help="make_cue_labels output folder")
+    KEYS[:] = add_training_args(p, "cue_train")
+    return p
+
+
+if __name__ == "__main__":
+    run_main(run, parser())
