@@ -17,7 +17,7 @@ $(VENV)/.installed: requirements.txt
 
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
-	@echo "demo done: results/table1.csv, table2.csv, table3.csv (+ .md), figure_maps.png, figure_wsol.png"
+	@echo "demo done: results/table1.csv ... table5.csv (+ .md), figure_maps.png, figure_wsol.png, figure7.png"
 
 test: setup
 	$(VENV)/bin/pytest -q

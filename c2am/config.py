@@ -200,8 +200,24 @@ def _check_wsss(cfg: dict, source: str) -> None:
         if (exp["cams"] or exp["saliency"]) and fmt != "voc":
             raise ConfigError(f"{source}: experiments.{name} lists cams / saliency (WSSS), which need a VOC-layout "
                               f"dataset with segmentation masks; dataset {exp['dataset']!r} is {fmt}")
+        for kind in ("cams", "saliency"):
+            names = [wsss_label(cfg, kind, k) for k in exp[kind]]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ConfigError(f"{source}: experiments.{name}.{kind} has entries with the same table label "
+                                  f"{repeated}; give them distinct `label`s")
         if exp["saliency"] and not exp["cams"]:
             raise ConfigError(f"{source}: experiments.{name}.saliency needs at least one entry in cams to refine")
+
+
+def wsss_label(cfg: dict, kind: str, name: str) -> str:
+    """Table label of a CAM source (default: its backbone, or its key) or a saliency source (default: method)."""
+    entry = cfg[kind][name]
+    if entry["label"]:
+        return entry["label"]
+    if kind == "cams":
+        return cfg["inits"][entry["init"]]["backbone"] if entry["init"] else name
+    return entry["method"] or name
 
 
 def load_config(path: str | Path) -> dict:

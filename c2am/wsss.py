@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 N_CLASSES = 21
 IGNORE = 255
-CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM / PSA npy files, in order of use
+CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM npy files, in order of use
 
 
 # ----------------------------------------------------------------------------------------------- CAMs
@@ -69,9 +69,15 @@ def save_cams(path: str | Path, keys: np.ndarray, cams: np.ndarray) -> None:
 
 
 def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(keys 0-based int64 [K], cams float32 [K, H, W]) from our .npz or an IRN / PuzzleCAM / PSA .npy dict
-    (entries `keys` and one of high_res, hr_cam, cam, rw; a pickle: read only files you trust). size (w, h)
-    resizes maps of another size (e.g. IRN's stride-4 `cam`) bilinearly."""
+    """(keys: sorted 0-based foreground indices int64 [K], cams float32 [K, H, W]) of one image, from
+    - our .npz (keys, cam),
+    - an IRN / PuzzleCAM .npy dict: `keys` (0-based) and one of high_res, hr_cam, cam; or PuzzleCAM's random-walk
+      `rw` with keys [0, VOC ids...] (background first, K maps),
+    - a PSA / SEAM .npy dict {0-based class index: map}.
+    .npy dicts are pickles: read only files you trust. size (w, h) resizes maps of another size (e.g. IRN's
+    stride-4 `cam`) bilinearly. Anything else is an error naming the file; nothing is guessed."""
+    import pickle
+
     path = Path(path)
     try:
         if path.suffix == ".npz":
@@ -80,23 +86,36 @@ def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np
         else:
             d = np.load(path, allow_pickle=True)
             d = d.item() if d.dtype == object else None
-            if not isinstance(d, dict) or "keys" not in d:
-                raise ValueError("not a dict with 'keys'")
-            entry = next((k for k in CAM_KEYS if k in d), None)
-            if entry is None:
-                raise ValueError(f"none of the map entries {CAM_KEYS} (has {sorted(d)})")
-            keys, cams = d["keys"], d[entry]
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+            if not isinstance(d, dict):
+                raise ValueError("not a dict of CAMs")
+            if "keys" not in d and d and all(isinstance(k, (int, np.integer)) for k in d):  # PSA / SEAM
+                keys = np.array(sorted(int(k) for k in d))
+                cams = np.stack([np.asarray(d[k], np.float32) for k in sorted(d)])
+            elif "keys" in d:
+                entry = next((k for k in CAM_KEYS if k in d), None)
+                if entry is None:
+                    raise ValueError(f"none of the map entries {CAM_KEYS} (has {sorted(map(str, d))})")
+                keys, cams = _as_numpy(d["keys"]).astype(np.int64).ravel(), d[entry]
+                if entry == "rw":  # PuzzleCAM random walk: keys are [0, VOC ids...]
+                    if not len(keys) or keys[0] != 0:
+                        raise ValueError(f"rw keys {keys.tolist()} do not start with the background id 0")
+                    keys = keys[1:] - 1
+            else:
+                raise ValueError(f"a dict without 'keys' or class-index entries (has {sorted(map(str, d))[:8]})")
+    except (OSError, ValueError, KeyError, EOFError, IndexError, AttributeError, ImportError,
+            pickle.UnpicklingError) as exc:
         raise ValueError(f"{path}: not a readable CAM file ({exc})") from exc
-    keys = np.asarray(keys.cpu() if hasattr(keys, "cpu") else keys).astype(np.int64).ravel()
-    cams = np.asarray(cams.cpu() if hasattr(cams, "cpu") else cams, dtype=np.float32)
+    keys = _as_numpy(keys).astype(np.int64).ravel()
+    cams = _as_numpy(cams).astype(np.float32)
     if cams.ndim == 2:
         cams = cams[None]
-    if cams.shape[0] == len(keys) + 1:  # some tools store the background channel first
-        cams = cams[1:]
-    if cams.shape[0] != len(keys) or (len(keys) and (keys.min() < 0 or keys.max() >= N_CLASSES - 1)):
-        raise ValueError(f"{path}: {len(keys)} keys {keys.tolist()} do not match {cams.shape[0]} maps, or a key is "
-                         f"outside 0..{N_CLASSES - 2} (keys are 0-based foreground class indices)")
+    if cams.ndim != 3 or cams.shape[0] != len(keys) or (len(keys) and (keys.min() < 0 or keys.max() >= N_CLASSES - 1)):
+        raise ValueError(f"{path}: {len(keys)} keys {keys.tolist()} do not match maps of shape {cams.shape}, or a key "
+                         f"is outside 0..{N_CLASSES - 2} (keys are 0-based foreground class indices)")
+    if len(set(keys.tolist())) != len(keys):
+        raise ValueError(f"{path}: repeated keys {keys.tolist()}")
+    order = np.argsort(keys)
+    keys, cams = keys[order], cams[order]
     if not np.isfinite(cams).all():
         raise ValueError(f"{path}: CAMs contain NaN or inf")
     if size is not None and cams.shape[1:] != (size[1], size[0]) and len(keys):
@@ -104,6 +123,11 @@ def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np
     elif size is not None and not len(keys):
         cams = np.zeros((0, size[1], size[0]), np.float32)
     return keys, cams
+
+
+def _as_numpy(x) -> np.ndarray:
+    """numpy view of an array or a torch tensor (CAM files written by PyTorch code often hold tensors)."""
+    return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
 
 
 def cam_file(folder: str | Path, image_id: str) -> Path:
@@ -148,6 +172,9 @@ def sweep_confusions(cams: np.ndarray, keys: np.ndarray, gt: np.ndarray, thresho
     """Confusion matrices [len(thresholds), 21, 21] of the threshold baseline at every t, in one pass."""
     valid = gt != IGNORE
     g = gt[valid].astype(np.int64)
+    if g.size and g.max() >= N_CLASSES:
+        raise ValueError(f"ground truth holds ids {sorted(set(np.unique(g[g >= N_CLASSES]).tolist()))}; "
+                         f"expected 0..{N_CLASSES - 1} or {IGNORE}")
     out = np.zeros((len(thresholds), N_CLASSES, N_CLASSES), np.int64)
     if not len(keys):
         out[:] = confusion(gt, np.zeros_like(gt))
@@ -205,10 +232,12 @@ def crf_from_scores(image: np.ndarray, scores: np.ndarray, iterations: int = 10,
 
 def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, threshold: float, **crf) -> np.ndarray:
     """+dCRF (label unary): the threshold baseline's label map refined by a dense CRF, as VOC ids."""
-    ids = label_ids(keys)
-    index = np.searchsorted(ids, refine_with_threshold(cams, keys, threshold)) if len(keys) else None
-    if index is None:
+    if not len(keys):
         return np.zeros(cams.shape[1:], np.uint8)
+    ids = label_ids(keys)
+    to_index = np.zeros(256, np.int64)
+    to_index[ids] = np.arange(len(ids))  # VOC id -> channel index (keys need not be sorted)
+    index = to_index[refine_with_threshold(cams, keys, threshold)]
     return ids[crf_from_labels(image, index, len(ids), **crf)]
 
 
@@ -216,6 +245,7 @@ def crf_refine_scores(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, bg_
     """+dCRF (softmax unary, PSA): scores [(1 - max CAM) ** bg_power, CAMs] refined by a dense CRF, as VOC ids."""
     if not len(keys):
         return np.zeros(cams.shape[1:], np.uint8)
+    cams = np.clip(cams, 0, 1)  # CAMs made elsewhere may exceed 1; a fractional power of a negative is NaN
     bg = np.power(1 - cams.max(0), bg_power)
     return label_ids(keys)[crf_from_scores(image, np.concatenate([bg[None], cams]), **crf)]
 

@@ -6,7 +6,8 @@ Background sources (paper Sec. 3.5 and Table 5):
   saliency     a saliency folder (uint8 PNG, 255 = salient): background = 1 - saliency (+saliency)
   crf_label    the threshold baseline refined by a dense CRF with a label unary (IRN / C2AM code settings)
   crf_softmax  dense CRF with a softmax unary on [(1 - max CAM) ** power, CAMs] (PSA settings)
-Every source goes through the same code: stack the background channel before the CAMs, argmax per pixel.
+The threshold, cue and saliency sources share one code path: stack the background channel before the CAMs and
+take the argmax per pixel; the two CRF sources refine the CAMs with pydensecrf instead.
 
 Reads:  --cams, masks and images of --split, --cues (cue / saliency).
 Writes: --out-dir/<image_id>.png (VOC palette label maps) and --metrics (JSON, confusion matrix included).
@@ -53,6 +54,13 @@ def _background(cue_dir: str, image_id: str, size: tuple[int, int], saliency: bo
 
 
 def refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float | None, tmp: Path) -> np.ndarray:
+    try:
+        return _refine_one(job, args, s, threshold, tmp)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ValueError(f"image {job[0]} ({job[1]}, mask {job[2]}): {exc}") from exc
+
+
+def _refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float | None, tmp: Path) -> np.ndarray:
     image_id, path, mask_path = job
     image = read_image(path).permute(1, 2, 0).numpy()
     size = (image.shape[1], image.shape[0])
@@ -69,7 +77,7 @@ def refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float |
                                    bilateral_sxy=s["crf_bilateral_sxy"], bilateral_srgb=s["crf_bilateral_srgb"], **crf)
     else:  # PSA's softmax-unary CRF settings
         labels = crf_refine_scores(image, cams, keys, s["crf_softmax_bg_power"], bilateral_sxy=80, bilateral_srgb=13,
-                                   **crf)
+                                   **crf)  # PSA's bilateral settings
     write_mask(tmp / f"{str(image_id).replace('/', '__')}.png", labels)
     return confusion(read_mask(mask_path), labels)
 

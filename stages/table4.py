@@ -22,7 +22,7 @@ NOTE = ("IoU per class = TP / (TP + FP + FN) from one confusion matrix over the 
         "CAMs: argmax over [t, CAMs] with the constant background t chosen on the train split's masks; +C2AM: "
         "argmax over [C2AM background cue, CAMs]. mIoU averages the classes present in ground truth or "
         "prediction (empty cells: class absent). FP / FN: mean over foreground classes of (P - TP) / union and "
-        "(T - TP) / union. Percentages.")
+        "(T - TP) / union, as ratios in [0, 1]; IoU and mIoU in percent.")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -105,7 +105,9 @@ def test_crf_keeps_shape_and_label_set_and_follows_colour_edges():
     cams[0, :, :24] = 0.9
     refined = crf_refine_labels(img, cams, np.array([11]), 0.5)
     assert refined.shape == (40, 60) and set(np.unique(refined)) <= {0, 12}
-    soft = crf_refine_scores(img, cams, np.array([11]), 4.0)
+    two = np.stack([np.zeros((40, 60), np.float32), cams[0]])  # unsorted keys: class 15 is the object
+    assert set(np.unique(crf_refine_labels(img, two, np.array([14, 2]), 0.5))) == {0, 3}
+    soft = crf_refine_scores(img, cams * 3, np.array([11]), 0.5)  # CAMs above 1 are clipped, not NaN
     assert soft.shape == (40, 60) and set(np.unique(soft)) <= {0, 12}
     assert crf_refine_labels(img, cams[:0], np.array([], int), 0.5).max() == 0
 
@@ -134,6 +136,20 @@ def test_cam_files_ours_and_irn_puzzlecam(tmp_path):
     assert up.shape == (1, 8, 12)  # resized to the image
     np.save(tmp_path / "puzzle.npy", {"keys": np.array([1, 2]), "hr_cam": cams})
     assert load_cams(tmp_path / "puzzle.npy")[0].tolist() == [1, 2]
+    np.save(tmp_path / "psa.npy", {14: cams[1], 0: cams[0]})  # PSA / SEAM: {0-based class index: map}
+    keys, psa = load_cams(tmp_path / "psa.npy")
+    assert keys.tolist() == [0, 14] and np.allclose(psa, cams)
+    np.save(tmp_path / "rw.npy", {"keys": np.array([0, 3, 15]), "rw": cams})  # PuzzleCAM rw: [0, VOC ids]
+    assert load_cams(tmp_path / "rw.npy")[0].tolist() == [2, 14]
+    np.save(tmp_path / "unsorted.npy", {"keys": np.array([14, 2]), "hr_cam": cams})
+    keys, maps = load_cams(tmp_path / "unsorted.npy")
+    assert keys.tolist() == [2, 14] and np.allclose(maps, cams[::-1])  # sorted with their maps
+    np.save(tmp_path / "dup.npy", {"keys": np.array([2, 2]), "hr_cam": cams})
+    with pytest.raises(ValueError, match="repeated keys"):
+        load_cams(tmp_path / "dup.npy")
+    np.save(tmp_path / "bgfirst.npy", {"keys": np.array([0, 3]), "hr_cam": cams[:1]})
+    with pytest.raises(ValueError, match="do not match"):  # a background channel is never guessed away
+        load_cams(tmp_path / "bgfirst.npy")
     np.save(tmp_path / "bad.npy", {"keys": np.array([1, 2, 3]), "hr_cam": cams})
     with pytest.raises(ValueError, match="bad.npy.*do not match"):
         load_cams(tmp_path / "bad.npy")
@@ -208,4 +224,8 @@ def test_wsss_config_errors(raw):
     bad = yaml.safe_load(yaml.safe_dump(raw))
     bad["stages"]["refine"]["crf_iterations"] = "ten"
     with pytest.raises(ConfigError, match="crf_iterations"):
+        validate_config(bad)
+    bad = yaml.safe_load(yaml.safe_dump(raw))
+    bad["experiments"]["demo_voc_effl0"]["cams"] = ["effl0_cam_demo", "effl0_cam"]  # both "EfficientNet-Lite0 CAM"
+    with pytest.raises(ConfigError, match="same table label"):
         validate_config(bad)

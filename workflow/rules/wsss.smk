@@ -7,7 +7,12 @@
 #         results/EXP/wsss/...               C2AM's cue labels, cue model, cues, +C2AM refinements
 
 REFINE = global_settings(CFG, "refine")
-CRF_FLAGS = cli_flags({k: v for k, v in REFINE.items() if k.startswith("crf_") and k != "crf_methods"})
+CRF_KEYS = {  # the refine settings each dense-CRF variant reads (so editing one re-runs that variant only)
+    "crf_label": ("crf_iterations", "crf_gt_prob", "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_sxy",
+                  "crf_bilateral_srgb", "crf_bilateral_compat"),
+    "crf_softmax": ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_compat",
+                    "crf_softmax_bg_power"),
+}
 CRF_METHODS = list(REFINE["crf_methods"])
 
 
@@ -32,13 +37,11 @@ def saliency_dir(dataset_name, sal, split):
 
 
 def cam_label(cam):
-    entry = CFG["cams"][cam]
-    return entry["label"] or (CFG["inits"][entry["init"]]["backbone"] if entry["init"] else cam)
+    return wsss_label(CFG, "cams", cam)
 
 
 def saliency_label(sal):
-    entry = CFG["saliency"][sal]
-    return entry["label"] or entry["method"] or sal
+    return wsss_label(CFG, "saliency", sal)
 
 
 def wsss_data_input(w):
@@ -114,13 +117,15 @@ def baseline_args(w):
     """refine_cams flags of a dataset-level baseline: threshold, crf_label, crf_softmax or sal-NAME."""
     if w.method.startswith("sal-"):
         return "--background saliency --cues " + shlex.quote(saliency_dir(w.dataset, w.method[4:], w.split))
+    if w.method == "crf_softmax":  # no threshold: its background is (1 - max CAM) ** power
+        return "--background crf_softmax"
     return f"--background {w.method} --sweep " + shlex.quote(f"{R}/cams/{w.dataset}/{w.cam}/sweep.json")
 
 
 def baseline_inputs(w):
     if w.method.startswith("sal-"):
         return [saliency_dir(w.dataset, w.method[4:], w.split)]
-    return [f"{R}/cams/{w.dataset}/{w.cam}/sweep.json"]
+    return [] if w.method == "crf_softmax" else [f"{R}/cams/{w.dataset}/{w.cam}/sweep.json"]
 
 
 rule refine_baseline:
@@ -135,7 +140,7 @@ rule refine_baseline:
     params:
         data=ddt_dataset_flags,
         background=baseline_args,
-        settings=lambda w: CRF_FLAGS if w.method.startswith("crf") else "",  # only the CRFs read them
+        settings=lambda w: cli_flags({k: REFINE[k] for k in CRF_KEYS.get(w.method, ())}),
     log:
         f"{R}/cams/{{dataset}}/{{cam}}/logs/refine_{{split}}_{{method}}.log",
     threads: 4
