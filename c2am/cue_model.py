@@ -8,15 +8,13 @@ label (255 = background, 0 = foreground; intermediate values are soft targets), 
 Training views: random resized crop (area in [scale_min, 1], aspect 3/4..4/3) of image and label together,
 resized to crop x crop, random horizontal flip. SGD with a head learning-rate multiplier, poly/cosine schedule,
 AMP + channels_last on GPU, one checkpoint per epoch and exact resume (same fingerprint rule as the other
-trainers). Prediction: the whole image resized to test_size x test_size, sigmoid, resized back to the original.
+trainers, through supervised.fit). Prediction: the whole image resized to test_size x test_size, sigmoid, resized back to the original.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +22,15 @@ import torch
 import torch.nn.functional as F
 import torchvision.transforms.v2.functional as TF
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from .data.box_augment import _draw_crop
 from .data.images import read_image, sample_generator
 from .data.records import ImageRecord
 from .io import code_version, load_artifact, save_torch
 from .models.backbones import build_backbone
-from .train import (EpochOrder, TrainingError, hash_init_and_images, lr_factor, pick_device, prepare_log,
-                    seed_everything, set_bn_mode)
+from .supervised import finish_run, fit
+from .train import TrainingError, hash_init_and_images, pick_device, seed_everything
 
 
 class CueNet(nn.Module):
@@ -104,101 +102,24 @@ def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifac
         raise TrainingError(f"need one pseudo label per image, got {len(records)} images and {len(labels)} labels")
     s = dict(settings)
     dev = pick_device(device)
-    on_gpu = dev.type == "cuda"
-    batch_size = min(s["batch_size"], len(records))
     seed_everything(s["seed"])
     model = CueNet(init_artifact["backbone"], init_artifact["input_mean"], init_artifact["input_std"],
                    init_artifact.get("tf_padding", False), s["head_width"])
     model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
     model.backbone.freeze(s["frozen_stages"])
-    bn_frozen = s["bn_mode"] == "frozen" or (s["bn_mode"] == "auto" and init_artifact.get("bn_folded", False))
-    model.to(dev)
-    if on_gpu and s["channels_last"]:
-        model.to(memory_format=torch.channels_last)
     head = [p for p in model.head.parameters() if p.requires_grad]
     body = [p for p in model.backbone.parameters() if p.requires_grad]
     groups = [{"params": body, "lr": s["lr"], "initial_lr": s["lr"]},
               {"params": head, "lr": s["lr"] * s["head_lr_mult"], "initial_lr": s["lr"] * s["head_lr_mult"]}]
-    optimizer = torch.optim.SGD([g for g in groups if g["params"]], lr=s["lr"], momentum=s["momentum"],
-                                weight_decay=s["weight_decay"])
-    steps_per_epoch = len(records) // batch_size
-    total = steps_per_epoch * s["epochs"]
-    views = CueViews(records, labels, s)
-    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
-    use_amp = on_gpu and s["amp"]
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    fingerprint = _fingerprint(s, init_artifact, records, labels)
-    state = {"epoch": 0, "global_step": 0, "step_in_epoch": 0}
-    if checkpoint.is_file():
-        ck = load_artifact(checkpoint, "cue model checkpoint", "train_cue_model", ("model", "fingerprint"))
-        if ck["fingerprint"] == fingerprint:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            if ck["scaler"]:
-                scaler.load_state_dict(ck["scaler"])
-            torch.set_rng_state(ck["rng"])
-            state = ck["state"]
-            print(f"resuming from {checkpoint}: epoch {state['epoch']}", file=sys.stderr)
-        else:
-            checkpoint.replace(checkpoint.with_suffix(".stale.pt"))
-            print(f"{checkpoint} was written for other settings, init, images or labels; moved aside", file=sys.stderr)
-    prepare_log(log_path, state)
-    start, seen = time.time(), 0
-    from tqdm import tqdm
-
-    with open(log_path, "a") as log:
-        while state["epoch"] < s["epochs"]:
-            epoch = state["epoch"]
-            views.epoch = epoch
-            loader = DataLoader(views, batch_size=batch_size, num_workers=s["workers"], pin_memory=on_gpu,
-                                sampler=EpochOrder(len(records), batch_size, s["seed"], epoch), drop_last=True)
-            model.train()
-            set_bn_mode(model, bn_frozen)
-            losses = []
-            bar = tqdm(loader, disable=not progress, leave=False, desc=f"cue model epoch {epoch + 1}/{s['epochs']}",
-                       file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 15)
-            for images, target in bar:
-                x = images.to(dev, non_blocking=True).float().div_(255)
-                if on_gpu and s["channels_last"]:
-                    x = x.contiguous(memory_format=torch.channels_last)
-                target = target.to(dev, non_blocking=True)
-                factor = lr_factor(s["schedule"], state["global_step"], total)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["initial_lr"] * factor
-                with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-                    out = model(x)
-                loss = F.binary_cross_entropy_with_logits(out.float(), target)
-                if not torch.isfinite(loss):
-                    raise TrainingError(f"cue model loss became {float(loss)} at epoch {epoch + 1}; lower lr")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                state["global_step"] += 1
-                seen += len(x)
-                losses.append(float(loss.detach()))
-                log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": state["global_step"],
-                                      "lr": s["lr"] * factor, "loss": losses[-1]}) + "\n")
-                bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
-            state["epoch"] += 1
-            log.write(json.dumps({"event": "epoch", "epoch": epoch + 1, "loss_mean": float(np.mean(losses)),
-                                  "elapsed_s": time.time() - start}) + "\n")
-            log.flush()
-            save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                        "rng": torch.get_rng_state(), "state": dict(state), "fingerprint": fingerprint,
-                        "code_version": code_version()}, checkpoint)
-    summary = {"epochs": s["epochs"], "steps": state["global_step"], "train_images": len(records),
-               "train_seconds": time.time() - start, "images_per_second": seen / max(time.time() - start, 1e-9),
-               "device": str(dev)}
+    summary = fit(model, [g for g in groups if g["params"]], CueViews(records, labels, s),
+                  F.binary_cross_entropy_with_logits, s, init_artifact, dev, checkpoint, log_path,
+                  _fingerprint(s, init_artifact, records, labels), "cue model", "train_cue_model", progress)
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "backbone": init_artifact["backbone"], "head_width": s["head_width"],
                 "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_mean",
                                                            "input_std", "bn_folded", "tf_padding")},
                 "settings": s, "summary": summary, "code_version": code_version()}, out_model)
-    with open(log_path, "a") as log:
-        log.write(json.dumps({"event": "done", **summary}) + "\n")
-    if checkpoint.is_file():
-        checkpoint.replace(checkpoint.with_name(checkpoint.stem + ".done.pt"))
+    finish_run(summary, checkpoint, log_path)
     return summary
 
 

@@ -150,10 +150,8 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
         raise TrainingError(f"need one target per training image, got {len(records)} images, {len(targets)} targets")
     s = dict(settings)
     dev = pick_device(device)
-    on_gpu = dev.type == "cuda"
-    batch_size = min(s["batch_size"], len(records))
     seed_everything(s["seed"])
-    outputs = {"localizer": 4, "cam": len(targets[0])}.get(task) or int(max(targets)) + 1
+    outputs = 4 if task == "localizer" else len(targets[0]) if task == "cam" else int(max(targets)) + 1
     output_stride = s.get("output_stride", 32)
     model = PooledNet(init_artifact["backbone"], outputs, init_artifact["input_mean"], init_artifact["input_std"],
                       init_artifact.get("tf_padding", False), s["dropout"], output_stride)
@@ -166,22 +164,56 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                 mean_box = torch.logit(mean_box.clamp(0.01, 0.99))
             model.head.bias.copy_(mean_box)
     model.backbone.freeze(s["frozen_stages"])
+    views = SupervisedViews(records, targets, s, task)
+
+    def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if task == "localizer":
+            return F.mse_loss(torch.sigmoid(out) if s["box_output"] == "sigmoid" else out, target)
+        if task == "cam":
+            return F.multilabel_soft_margin_loss(out, target)
+        return F.cross_entropy(out, target, label_smoothing=s["label_smoothing"])
+
+    summary = {"task": task, **fit(model, _param_groups(model, s), views, loss_fn, s, init_artifact, dev, checkpoint,
+                                   log_path, _fingerprint(task, s, init_artifact, records, targets), task,
+                                   f"train_{task}", progress)}
+    model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
+    save_torch({"model": model_cpu.state_dict(), "task": task, "outputs": outputs,
+                "backbone": init_artifact["backbone"], "dropout": s["dropout"],
+                "output_stride": output_stride,
+                "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
+                                                           "input_mean", "input_std", "bn_folded", "tf_padding")},
+                "settings": s, "summary": summary, "code_version": code_version(), **(extra or {})}, out_model)
+    finish_run(summary, checkpoint, log_path)
+    return summary
+
+
+def fit(model: nn.Module, param_groups: list[dict], views: Dataset, loss_fn, s: dict, init_artifact: dict,
+        dev: torch.device, checkpoint: Path, log_path: Path, fingerprint: str, name: str, producer: str,
+        progress: bool = True) -> dict:
+    """The SGD loop shared by the supervised trainers (localizer, classifier, CAM classifier, cue model).
+
+    `views[(index, position)]` gives (uint8 image, target); `loss_fn(model(x).float(), target)` the loss. Settings
+    used: epochs, batch_size, momentum, weight_decay, schedule, seed, workers, amp, channels_last, bn_mode, and
+    warmup_epochs / grad_clip when present. Per step the learning rate of every group is its initial_lr x the
+    schedule factor (x a linear warm-up). A checkpoint is written every epoch; a run started again with the same
+    fingerprint resumes exactly (weights, optimizer, loss scaler, CPU and CUDA random state), any other
+    checkpoint is moved aside. Returns the training summary."""
+    on_gpu = dev.type == "cuda"
+    n = len(views)
+    batch_size = min(s["batch_size"], n)
     bn_frozen = s["bn_mode"] == "frozen" or (s["bn_mode"] == "auto" and init_artifact.get("bn_folded", False))
     model.to(dev)
     if on_gpu and s["channels_last"]:
         model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(_param_groups(model, s), lr=s["lr"], momentum=s["momentum"],
-                                weight_decay=s["weight_decay"])
-    steps_per_epoch = len(records) // batch_size
+    optimizer = torch.optim.SGD(param_groups, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
+    steps_per_epoch = n // batch_size
     total = steps_per_epoch * s["epochs"]
-    views = SupervisedViews(records, targets, s, task)
     amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
     use_amp = on_gpu and s["amp"]
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
-    fingerprint = _fingerprint(task, s, init_artifact, records, targets)
     state = {"epoch": 0, "global_step": 0, "step_in_epoch": 0}
     if checkpoint.is_file():
-        ck = load_artifact(checkpoint, f"{task} checkpoint", f"train_{task}", ("model", "fingerprint"))
+        ck = load_artifact(checkpoint, f"{name} checkpoint", producer, ("model", "fingerprint"))
         if ck["fingerprint"] == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
@@ -204,38 +236,31 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
         while state["epoch"] < s["epochs"]:
             epoch = state["epoch"]
             views.epoch = epoch
-            loader = DataLoader(views, batch_size=batch_size, sampler=EpochOrder(len(records), batch_size,
-                                                                                 s["seed"], epoch),
+            loader = DataLoader(views, batch_size=batch_size, sampler=EpochOrder(n, batch_size, s["seed"], epoch),
                                 num_workers=s["workers"], pin_memory=on_gpu, drop_last=True)
             model.train()
             set_bn_mode(model, bn_frozen)
             losses = []
-            bar = tqdm(loader, disable=not progress, leave=False, desc=f"{task} epoch {epoch + 1}/{s['epochs']}",
+            bar = tqdm(loader, disable=not progress, leave=False, desc=f"{name} epoch {epoch + 1}/{s['epochs']}",
                        file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 15)
             for images, target in bar:
                 x = images.to(dev, non_blocking=True).float().div_(255)
                 if on_gpu and s["channels_last"]:
                     x = x.contiguous(memory_format=torch.channels_last)
                 target = target.to(dev, non_blocking=True)
-                warmup = max(1.0, s["warmup_epochs"] * steps_per_epoch)
+                warmup = max(1.0, s.get("warmup_epochs", 0.0) * steps_per_epoch)
                 factor = lr_factor(s["schedule"], state["global_step"], total)
                 factor *= min(1.0, (state["global_step"] + 1) / warmup)
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
                     out = model(x)
-                out = out.float()
-                if task == "localizer":
-                    loss = F.mse_loss(torch.sigmoid(out) if s["box_output"] == "sigmoid" else out, target)
-                elif task == "cam":
-                    loss = F.multilabel_soft_margin_loss(out, target)
-                else:
-                    loss = F.cross_entropy(out, target, label_smoothing=s["label_smoothing"])
+                loss = loss_fn(out.float(), target)
                 if not torch.isfinite(loss):
-                    raise TrainingError(f"{task} loss became {float(loss)} at epoch {epoch + 1}; lower lr")
+                    raise TrainingError(f"{name} loss became {float(loss)} at epoch {epoch + 1}; lower lr")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
-                if s["grad_clip"] > 0:
+                if s.get("grad_clip", 0) > 0:
                     scaler.unscale_(optimizer)
                     torch.nn.utils.clip_grad_norm_(model.parameters(), s["grad_clip"])
                 scaler.step(optimizer)
@@ -254,21 +279,17 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
                         "rng": torch.get_rng_state(), "cuda_rng": torch.cuda.get_rng_state_all() if on_gpu else None,
                         "state": dict(state), "fingerprint": fingerprint,
                         "code_version": code_version()}, checkpoint)
-    summary = {"task": task, "epochs": s["epochs"], "steps": state["global_step"], "train_images": len(records),
-               "train_seconds": time.time() - start, "images_per_second": seen / max(time.time() - start, 1e-9),
-               "device": str(dev)}
-    model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
-    save_torch({"model": model_cpu.state_dict(), "task": task, "outputs": outputs,
-                "backbone": init_artifact["backbone"], "dropout": s["dropout"],
-                "output_stride": output_stride,
-                "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
-                                                           "input_mean", "input_std", "bn_folded", "tf_padding")},
-                "settings": s, "summary": summary, "code_version": code_version(), **(extra or {})}, out_model)
+    return {"epochs": s["epochs"], "steps": state["global_step"], "train_images": n,
+            "train_seconds": time.time() - start, "images_per_second": seen / max(time.time() - start, 1e-9),
+            "device": str(dev)}
+
+
+def finish_run(summary: dict, checkpoint: Path, log_path: Path) -> None:
+    """Log the summary and retire the checkpoint (a forced re-run then trains afresh)."""
     with open(log_path, "a") as log:
         log.write(json.dumps({"event": "done", **summary}) + "\n")
     if checkpoint.is_file():
         checkpoint.replace(checkpoint.with_name(checkpoint.stem + ".done.pt"))
-    return summary
 
 
 def load_supervised(path, task: str | None = None) -> tuple[PooledNet, dict]:

@@ -42,3 +42,11 @@ def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: s
     write_text(f"# {title}\n\n{note}\n\n{markdown}\n", out.with_suffix(".md"))
     print(table.to_string(index=False))
     return table
+
+
+def add_cell_args(parser) -> None:
+    """The flags of the WSSS tables: one --cell per (experiment, CAM source, split, column) metrics JSON."""
+    parser.add_argument("--cell", nargs=6, action="append", required=True,
+                        metavar=("EXPERIMENT", "CAM", "DATASET", "SPLIT", "COLUMN", "METRICS_JSON"))
+    parser.add_argument("--decimals", type=int, default=2)
+    parser.add_argument("--out", required=True)

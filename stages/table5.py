@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 
 from c2am.cli import run_main
-from c2am.tables import pct, read_metrics, write_table
+from c2am.tables import add_cell_args, pct, read_metrics, write_table
 
 TEXT = ["CAM source", "C2AM experiment", "dataset", "split", "images", "threshold"]
 NOTE = ("mIoU over the VOC classes present (255 ignored), one confusion matrix per split. CAMs: constant "
@@ -47,10 +47,7 @@ def run(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cell", nargs=6, action="append", required=True,
-                   metavar=("EXPERIMENT", "CAM", "DATASET", "SPLIT", "COLUMN", "METRICS_JSON"))
-    p.add_argument("--decimals", type=int, default=2)
-    p.add_argument("--out", required=True)
+    add_cell_args(p)
     return p
 
 
