@@ -14,7 +14,6 @@ trainers, through supervised.fit). Prediction: the whole image resized to test_s
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
@@ -24,13 +23,13 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data.box_augment import _draw_crop
+from .data.box_augment import draw_crop
 from .data.images import read_image, sample_generator
 from .data.records import ImageRecord
 from .io import code_version, load_artifact, save_torch
 from .models.backbones import build_backbone
-from .supervised import finish_run, fit
-from .train import TrainingError, hash_init_and_images, pick_device, seed_everything
+from .supervised import finish_run, fit, run_fingerprint
+from .train import TrainingError, pick_device, seed_everything
 
 
 class CueNet(nn.Module):
@@ -75,7 +74,7 @@ class CueViews(Dataset):
         if label.shape[-2:] != img.shape[-2:]:
             raise ValueError(f"{self.labels[index]}: label of size {tuple(label.shape[-2:])} does not match image "
                              f"{self.records[index].path} of size {tuple(img.shape[-2:])}")
-        left, top, w, h = _draw_crop(img.shape[-1], img.shape[-2], self.s["scale_min"], g) \
+        left, top, w, h = draw_crop(img.shape[-1], img.shape[-2], self.s["scale_min"], g) \
             if self.s["scale_min"] < 1 else (0, 0, img.shape[-1], img.shape[-2])
         size = [self.s["crop"], self.s["crop"]]
         img = TF.resized_crop(img, top, left, h, w, size, antialias=True)
@@ -83,15 +82,6 @@ class CueViews(Dataset):
         if self.s["hflip"] and bool(torch.rand(1, generator=g) < 0.5):
             img, label = img.flip(-1), label.flip(-1)
         return img, label / 255.0
-
-
-def _fingerprint(settings: dict, init_artifact: dict, records, labels) -> str:
-    skip = {"workers", "amp", "channels_last", "test_size", "test_batch_size"}
-    d = hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k not in skip}, sort_keys=True,
-                                  default=str).encode())
-    d.update(b"cue_model")
-    hash_init_and_images(d, init_artifact, records, [hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in labels])
-    return d.hexdigest()[:20]
 
 
 def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifact: dict, settings: dict,
@@ -113,7 +103,9 @@ def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifac
               {"params": head, "lr": s["lr"] * s["head_lr_mult"], "initial_lr": s["lr"] * s["head_lr_mult"]}]
     summary = fit(model, [g for g in groups if g["params"]], CueViews(records, labels, s),
                   F.binary_cross_entropy_with_logits, s, init_artifact, dev, checkpoint, log_path,
-                  _fingerprint(s, init_artifact, records, labels), "cue model", "train_cue_model", progress)
+                  run_fingerprint("cue_model", s, init_artifact, records,
+                                  [hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in labels]),
+                  "cue model", "train_cue_model", progress)
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "backbone": init_artifact["backbone"], "head_width": s["head_width"],
                 "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_mean",

@@ -45,7 +45,6 @@ class PooledNet(nn.Module):
     def __init__(self, backbone_name: str, outputs: int, input_mean, input_std, tf_padding: bool = False,
                  dropout: float = 0.0, output_stride: int = 32):
         super().__init__()
-        self.output_stride = output_stride
         self.backbone = build_backbone(backbone_name, tf_padding, output_stride=output_stride)
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(self.backbone.deepest_channels, outputs)
@@ -113,7 +112,9 @@ def _normalised(box, record: ImageRecord) -> list[float]:
     return [box[0] / w, box[1] / h, box[2] / w, box[3] / h]
 
 
-def _fingerprint(task: str, settings: dict, init_artifact: dict, records, targets) -> str:
+def run_fingerprint(task: str, settings: dict, init_artifact: dict, records, targets) -> str:
+    """What a checkpoint must match to be resumed: the training settings (not workers, AMP, inference sizes), the
+    task, the initial weights, the images and their targets."""
     skip = {"workers", "amp", "channels_last", *INFERENCE_ONLY}
     d = hashlib.sha256(json.dumps({k: v for k, v in settings.items() if k not in skip}, sort_keys=True,
                                   default=str).encode())
@@ -174,7 +175,7 @@ def train_supervised(task: str, records: list[ImageRecord], targets: list, init_
         return F.cross_entropy(out, target, label_smoothing=s["label_smoothing"])
 
     summary = {"task": task, **fit(model, _param_groups(model, s), views, loss_fn, s, init_artifact, dev, checkpoint,
-                                   log_path, _fingerprint(task, s, init_artifact, records, targets), task,
+                                   log_path, run_fingerprint(task, s, init_artifact, records, targets), task,
                                    f"train_{task}", progress)}
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "task": task, "outputs": outputs,

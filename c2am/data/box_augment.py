@@ -17,7 +17,7 @@ import torchvision.transforms.v2.functional as TF
 RATIO = (3 / 4, 4 / 3)
 
 
-def _draw_crop(width: int, height: int, scale_min: float, g: torch.Generator) -> tuple[int, int, int, int]:
+def draw_crop(width: int, height: int, scale_min: float, g: torch.Generator) -> tuple[int, int, int, int]:
     """(left, top, w, h) of a random resized crop of a width x height image."""
     area = width * height
     log_ratio = (math.log(RATIO[0]), math.log(RATIO[1]))
@@ -61,7 +61,7 @@ def box_aware_view(img: torch.Tensor, box, size: int, scale_min: float, hflip: b
     crop = (0, 0, width, height)
     if scale_min < 1.0:
         for _ in range(tries):
-            candidate = _draw_crop(width, height, scale_min, g)
+            candidate = draw_crop(width, height, scale_min, g)
             if box is None or box_kept_fraction(box, candidate) >= min_box_keep:
                 crop = candidate
                 break
