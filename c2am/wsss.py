@@ -25,6 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+
 N_CLASSES = 21
 IGNORE = 255
 CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM npy files, in order of use
@@ -130,9 +131,14 @@ def _as_numpy(x) -> np.ndarray:
     return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
 
 
+def image_file(image_id: str, suffix: str = ".png") -> str:
+    """File name of an image's per-image output (CAMs, cues, masks): its id with "/" as "__", plus suffix."""
+    return str(image_id).replace("/", "__") + suffix
+
+
 def cam_file(folder: str | Path, image_id: str) -> Path:
     """The CAM file of an image in a folder: <id>.npz (ours) or <id>.npy (IRN / PuzzleCAM)."""
-    stem = str(image_id).replace("/", "__")
+    stem = image_file(image_id, "")
     for suffix in (".npz", ".npy"):
         p = Path(folder) / f"{stem}{suffix}"
         if p.is_file():
@@ -188,24 +194,35 @@ def sweep_confusions(cams: np.ndarray, keys: np.ndarray, gt: np.ndarray, thresho
 
 
 # ----------------------------------------------------------------------------------------------- dense CRF
-def crf_from_labels(image: np.ndarray, labels: np.ndarray, n_labels: int, iterations: int = 10,
-                    gt_prob: float = 0.7, gaussian_sxy: float = 3, gaussian_compat: float = 3,
-                    bilateral_sxy: float = 50, bilateral_srgb: float = 5, bilateral_compat: float = 10) -> np.ndarray:
-    """Dense CRF (Kraehenbuehl & Koltun) on a label map of indices 0..n_labels-1 (unary from labels with
-    confidence gt_prob); returns the refined index map. Settings default to the C2AM / IRN public code."""
+def _dense_crf(image: np.ndarray, unary: np.ndarray, n: int, iterations: int, gaussian_sxy: float,
+               gaussian_compat: float, bilateral_sxy: float, bilateral_srgb: float,
+               bilateral_compat: float) -> np.ndarray:
+    """Mean-field inference of a fully connected CRF (Kraehenbuehl & Koltun) with a Gaussian and a bilateral
+    pairwise term over an RGB uint8 image; unary [n, H*W]; returns the index map [H, W]."""
     import pydensecrf.densecrf as dcrf
-    from pydensecrf.utils import unary_from_labels
 
-    h, w = labels.shape
-    if n_labels < 2:
-        return np.zeros((h, w), np.int64)
-    d = dcrf.DenseCRF2D(w, h, n_labels)
-    d.setUnaryEnergy(unary_from_labels(labels.astype(np.int64), n_labels, gt_prob=gt_prob, zero_unsure=False))
+    h, w = image.shape[:2]
+    d = dcrf.DenseCRF2D(w, h, n)
+    d.setUnaryEnergy(np.ascontiguousarray(unary))
     d.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
     d.addPairwiseBilateral(sxy=bilateral_sxy, srgb=bilateral_srgb, rgbim=np.ascontiguousarray(image, np.uint8),
                            compat=bilateral_compat)
     q = d.inference(iterations)
-    return np.argmax(np.array(q).reshape(n_labels, h, w), axis=0)
+    return np.argmax(np.array(q).reshape(n, h, w), axis=0)
+
+
+def crf_from_labels(image: np.ndarray, labels: np.ndarray, n_labels: int, iterations: int = 10,
+                    gt_prob: float = 0.7, gaussian_sxy: float = 3, gaussian_compat: float = 3,
+                    bilateral_sxy: float = 50, bilateral_srgb: float = 5, bilateral_compat: float = 10) -> np.ndarray:
+    """Dense CRF on a label map of indices 0..n_labels-1 (unary from labels with confidence gt_prob); returns the
+    refined index map. Settings default to the C2AM / IRN public code."""
+    from pydensecrf.utils import unary_from_labels
+
+    if n_labels < 2:
+        return np.zeros(labels.shape, np.int64)
+    unary = unary_from_labels(labels.astype(np.int64), n_labels, gt_prob=gt_prob, zero_unsure=False)
+    return _dense_crf(image, unary, n_labels, iterations, gaussian_sxy, gaussian_compat, bilateral_sxy,
+                      bilateral_srgb, bilateral_compat)
 
 
 def crf_from_scores(image: np.ndarray, scores: np.ndarray, iterations: int = 10, gaussian_sxy: float = 3,
@@ -213,21 +230,15 @@ def crf_from_scores(image: np.ndarray, scores: np.ndarray, iterations: int = 10,
                     bilateral_compat: float = 10) -> np.ndarray:
     """Dense CRF with a softmax unary (-log of the channel scores normalised to sum 1; PSA's crf_inference
     settings); returns the refined index map [H, W]."""
-    import pydensecrf.densecrf as dcrf
     from pydensecrf.utils import unary_from_softmax
 
-    n, h, w = scores.shape
+    n = scores.shape[0]
     if n < 2:
-        return np.zeros((h, w), np.int64)
+        return np.zeros(scores.shape[1:], np.int64)
     probs = np.clip(scores.astype(np.float32), 1e-5, None)
     probs /= probs.sum(0, keepdims=True)
-    d = dcrf.DenseCRF2D(w, h, n)
-    d.setUnaryEnergy(np.ascontiguousarray(unary_from_softmax(probs)))
-    d.addPairwiseGaussian(sxy=gaussian_sxy, compat=gaussian_compat)
-    d.addPairwiseBilateral(sxy=bilateral_sxy, srgb=bilateral_srgb, rgbim=np.ascontiguousarray(image, np.uint8),
-                           compat=bilateral_compat)
-    q = d.inference(iterations)
-    return np.argmax(np.array(q).reshape(n, h, w), axis=0)
+    return _dense_crf(image, unary_from_softmax(probs), n, iterations, gaussian_sxy, gaussian_compat,
+                      bilateral_sxy, bilateral_srgb, bilateral_compat)
 
 
 def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, threshold: float, **crf) -> np.ndarray:
@@ -277,8 +288,9 @@ SALIENCY_METHODS = {"spectral_residual": spectral_residual_saliency, "frequency_
 
 
 def _unit(m: np.ndarray) -> np.ndarray:
-    lo, hi = float(m.min()), float(m.max())
-    return ((m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)).astype(np.float32)
+    from .boxes import normalize_map
+
+    return normalize_map(m, "minmax").astype(np.float32)
 
 
 # ----------------------------------------------------------------------------------------------- evaluation
@@ -311,20 +323,10 @@ def segmentation_scores(conf: np.ndarray) -> dict:
             "classes_scored": int(present.sum()), "pixels": int(conf.sum())}
 
 
-def read_mask(path: str | Path) -> np.ndarray:
-    """A class-id PNG (palette indices or grayscale) as uint8 [H, W]."""
-    from PIL import Image
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as im:
-            if im.mode not in ("P", "L"):
-                raise ValueError(f"expected a palette or grayscale PNG of class ids, got mode {im.mode}")
-            return np.array(im)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: cannot read mask ({exc})") from exc
+def write_gray_png(path: str | Path, image: np.ndarray) -> None:
+    """A uint8 map (cue, saliency, pseudo label) as a grayscale PNG; a failed write is an error naming the file."""
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
 
 
 def write_mask(path: str | Path, labels: np.ndarray) -> None:

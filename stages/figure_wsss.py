@@ -23,7 +23,8 @@ import numpy as np
 from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
 from c2am.data.images import read_image
 from c2am.figures import save_figure
-from c2am.wsss import colorize, confusion, read_mask, segmentation_scores
+from c2am.data.readers import read_mask
+from c2am.wsss import colorize, confusion, image_file, segmentation_scores
 
 KEYS: list[str] = []
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.4 * len(chosen)), squeeze=False)
     for row, i in zip(axes, chosen):
         r = records[i]
-        name = f"{str(r.image_id).replace('/', '__')}.png"
+        name = image_file(r.image_id)
         image = read_image(r.path).permute(1, 2, 0).numpy()
         gt = read_mask(r.mask_path)
         initial, refined = read_mask(Path(args.initial) / name), read_mask(Path(args.refined) / name)

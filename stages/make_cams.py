@@ -25,7 +25,7 @@ from c2am.data.images import read_image
 from c2am.io import atomic_dir, write_parquet
 from c2am.supervised import load_supervised
 from c2am.train import pick_device
-from c2am.wsss import multiscale_cams, save_cams
+from c2am.wsss import image_file, multiscale_cams, save_cams
 
 KEYS: list[str] = []
 
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> None:
             image = read_image(r.path)
             index = [class_ids.index(c) for c in r.labels]
             cams = multiscale_cams(model, image, index, s["scales"], s["flip"], dev, s["amp"])
-            name = f"{str(r.image_id).replace('/', '__')}.npz"
+            name = image_file(r.image_id, ".npz")
             save_cams(tmp / name, [c - 1 for c in r.labels], cams.numpy())
             rows.append({"image_id": r.image_id, "file": name, "keys": [c - 1 for c in r.labels],
                          "width": image.shape[-1], "height": image.shape[-2]})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
 import numpy as np
 import pandas as pd
 
@@ -24,7 +23,7 @@ from c2am.cli import add_dataset_args, add_settings, read_split, run_main, setti
 from c2am.data.images import read_image
 from c2am.io import atomic_dir, write_parquet
 from c2am.maps import MapStore
-from c2am.wsss import crf_from_labels
+from c2am.wsss import crf_from_labels, image_file, write_gray_png
 
 KEYS: list[str] = []
 
@@ -54,9 +53,8 @@ def run(args: argparse.Namespace) -> None:
                 raise ValueError(f"map of {r.image_id} in {args.maps} has size {fg.shape}, image {r.path} "
                                  f"{image.shape[:2]}")
             label = cue_label(fg, image, s["threshold"], s["crf_iterations"])
-            name = f"{str(r.image_id).replace('/', '__')}.png"
-            if not cv2.imwrite(str(tmp / name), label):
-                raise OSError(f"could not write {tmp / name}")
+            name = image_file(r.image_id)
+            write_gray_png(tmp / name, label)
             rows.append({"image_id": r.image_id, "file": name, "background_fraction": float((label / 255).mean())})
         write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cue_labels", {**s, "maps": args.maps})
     fractions = [row["background_fraction"] for row in rows]

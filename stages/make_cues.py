@@ -11,37 +11,29 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import shutil
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from c2am.boxes import normalize_map
 from c2am.cli import run_main
-from c2am.io import write_parquet
+from c2am.io import atomic_dir, write_parquet
 from c2am.maps import MapStore
+from c2am.wsss import image_file, write_gray_png
 
 
 def run(args: argparse.Namespace) -> None:
     store = MapStore(args.maps)
-    out = Path(args.out_dir)
-    tmp = out.with_name(out.name + ".part")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     rows = []
-    for i, image_id in enumerate(store.manifest["image_id"]):
-        fg = normalize_map(store.original_size_map(i), "minmax")
-        cue = np.round((1 - fg) * 255).astype(np.uint8)
-        name = f"{str(image_id).replace('/', '__')}.png"
-        if not cv2.imwrite(str(tmp / name), cue):
-            raise OSError(f"could not write {tmp / name}")
-        rows.append({"image_id": image_id, "file": name, "width": cue.shape[1], "height": cue.shape[0]})
-    write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cues", {"maps": args.maps})
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    print(f"{out}: {len(rows)} background cues")
+    with atomic_dir(args.out_dir) as tmp:
+        for i, image_id in enumerate(store.manifest["image_id"]):
+            fg = normalize_map(store.original_size_map(i), "minmax")
+            cue = np.round((1 - fg) * 255).astype(np.uint8)
+            name = image_file(image_id)
+            write_gray_png(tmp / name, cue)
+            rows.append({"image_id": image_id, "file": name, "width": cue.shape[1], "height": cue.shape[0]})
+        write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cues", {"maps": args.maps})
+    print(f"{args.out_dir}: {len(rows)} background cues")
 
 
 def parser() -> argparse.ArgumentParser:

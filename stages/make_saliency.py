@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
 import numpy as np
 import pandas as pd
 
 from c2am.cli import add_dataset_args, read_split, run_main
 from c2am.data.images import read_image
 from c2am.io import atomic_dir, write_parquet
-from c2am.wsss import SALIENCY_METHODS
+from c2am.wsss import SALIENCY_METHODS, image_file, write_gray_png
 
 
 def run(args: argparse.Namespace) -> None:
@@ -30,9 +29,8 @@ def run(args: argparse.Namespace) -> None:
         for r in read_split(args):
             image = read_image(r.path).permute(1, 2, 0).numpy()
             sal = np.round(method(image) * 255).astype(np.uint8)
-            name = f"{str(r.image_id).replace('/', '__')}.png"
-            if not cv2.imwrite(str(tmp / name), sal):
-                raise OSError(f"could not write {tmp / name}")
+            name = image_file(r.image_id)
+            write_gray_png(tmp / name, sal)
             rows.append({"image_id": r.image_id, "file": name, "width": sal.shape[1], "height": sal.shape[0]})
         write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_saliency", {"method": args.method})
     print(f"{args.out_dir}: {len(rows)} {args.method} saliency maps")

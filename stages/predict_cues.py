@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
@@ -23,6 +22,7 @@ from c2am.cue_model import load_cue_model, predict_background
 from c2am.data.images import read_image
 from c2am.io import atomic_dir, write_parquet
 from c2am.train import pick_device
+from c2am.wsss import image_file, write_gray_png
 
 
 def run(args: argparse.Namespace) -> None:
@@ -38,9 +38,8 @@ def run(args: argparse.Namespace) -> None:
         for r in tqdm(read_split(args), desc="cues", file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 15):
             bg = predict_background(model, read_image(r.path), size, dev)
             cue = np.round(bg * 255).astype(np.uint8)
-            name = f"{str(r.image_id).replace('/', '__')}.png"
-            if not cv2.imwrite(str(tmp / name), cue):
-                raise OSError(f"could not write {tmp / name}")
+            name = image_file(r.image_id)
+            write_gray_png(tmp / name, cue)
             rows.append({"image_id": r.image_id, "file": name, "background_fraction": float((cue > 127).mean())})
         write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "predict_cues",
                       {"model": args.model, "test_size": size})

@@ -33,23 +33,24 @@ import numpy as np
 
 from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
 from c2am.data.images import read_image
-from c2am.data.readers import VOC_CLASSES
+from c2am.data.readers import VOC_CLASSES, read_mask
 from c2am.io import atomic_dir, write_json
-from c2am.wsss import (cam_file, confusion, crf_refine_labels, crf_refine_scores, load_cams, read_mask,
-                       refine_with_background, refine_with_threshold, segmentation_scores, write_mask)
+from c2am.wsss import (cam_file, confusion, crf_refine_labels, crf_refine_scores, cue_to_background, image_file,
+                       load_cams, refine_with_background, refine_with_threshold, segmentation_scores,
+                       write_mask)
 
 KEYS: list[str] = []
 SOURCES = ("threshold", "cue", "saliency", "crf_label", "crf_softmax")
 
 
 def _background(cue_dir: str, image_id: str, size: tuple[int, int], saliency: bool) -> np.ndarray:
-    path = Path(cue_dir) / f"{str(image_id).replace('/', '__')}.png"
+    path = Path(cue_dir) / image_file(image_id)
     cue = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
     if cue is None:
         raise FileNotFoundError(f"no readable {'saliency map' if saliency else 'background cue'} {path}")
     if cue.shape != (size[1], size[0]):
         cue = cv2.resize(cue, size, interpolation=cv2.INTER_LINEAR)
-    bg = cue.astype(np.float32) / 255.0
+    bg = cue_to_background(cue)
     return 1.0 - bg if saliency else bg
 
 
@@ -78,7 +79,7 @@ def _refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float 
     else:  # PSA's softmax-unary CRF settings
         labels = crf_refine_scores(image, cams, keys, s["crf_softmax_bg_power"], bilateral_sxy=80, bilateral_srgb=13,
                                    **crf)  # PSA's bilateral settings
-    write_mask(tmp / f"{str(image_id).replace('/', '__')}.png", labels)
+    write_mask(tmp / image_file(image_id), labels)
     return confusion(read_mask(mask_path), labels)
 
 

@@ -17,9 +17,9 @@ import argparse
 import numpy as np
 
 from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
-from c2am.data.readers import image_size
+from c2am.data.readers import image_size, read_mask
 from c2am.io import write_json
-from c2am.wsss import cam_file, load_cams, read_mask, segmentation_scores, sweep_confusions
+from c2am.wsss import cam_file, load_cams, segmentation_scores, sweep_confusions
 
 KEYS: list[str] = []
 

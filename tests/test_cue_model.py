@@ -11,9 +11,8 @@ import torch
 from c2am.config import global_settings
 from c2am.cue_model import load_cue_model, predict_background, train_cue_model
 from c2am.data.images import read_image
-from c2am.data.readers import read_voc
+from c2am.data.readers import read_mask, read_voc
 from c2am.init_weights import build_init
-from c2am.wsss import read_mask
 
 
 @pytest.fixture(scope="module")

@@ -303,13 +303,23 @@ def _imagenet_record(root: Path, img: Path, split: str, label: int, boxes: list[
 
 
 # ----------------------------------------------------------------------------------------------- VOC
+def read_mask(path: str | Path) -> np.ndarray:
+    """A class-id mask PNG (palette indices or grayscale) as uint8 [H, W]; errors name the file."""
+    path = _require_file(Path(path), "mask")
+    try:
+        with Image.open(path) as im:
+            mode = im.mode
+            mask = np.array(im) if mode in ("P", "L") else None
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read mask ({exc})") from exc
+    if mask is None:
+        raise ValueError(f"{path}: expected a palette or grayscale PNG of class ids, got mode {mode}")
+    return mask
+
+
 def voc_labels_from_mask(path: str | Path) -> tuple[int, ...]:
     """Sorted VOC class ids present in a class-id mask PNG (palette indices), 0 and 255 excluded."""
-    path = _require_file(Path(path), "mask")
-    with Image.open(path) as im:
-        if im.mode not in ("P", "L"):
-            raise ValueError(f"{path}: expected a palette or grayscale PNG of class ids, got mode {im.mode}")
-        counts = np.bincount(np.asarray(im).ravel(), minlength=256)
+    counts = np.bincount(read_mask(path).ravel(), minlength=256)
     present = np.flatnonzero(counts)
     bad = present[(present >= len(VOC_CLASSES)) & (present != VOC_IGNORE)]
     if bad.size:
