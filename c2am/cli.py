@@ -90,7 +90,7 @@ def add_training_args(parser: argparse.ArgumentParser, section: str) -> list[str
     add_dataset_args(parser)
     parser.add_argument("--out-model", required=True)
     parser.add_argument("--checkpoint", required=True, help="rewritten every epoch; a re-run resumes from it")
-    parser.add_argument("--log", required=True, help="JSONL training log")
+    parser.add_argument("--train-log", required=True, help="JSONL training log")
     parser.add_argument("--no-progress", action="store_true")
     add_device_arg(parser)
     return add_settings(parser, section)
@@ -100,8 +100,8 @@ def set_threads(n: int | None) -> None:
     import torch
 
     n = n or int(os.environ.get("C2AM_THREADS", "0")) or None
-    if n:
-        torch.set_num_threads(n)
+    if n:  # under torchrun the node's threads are shared by its processes
+        torch.set_num_threads(max(1, n // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def run_main(run, parser: argparse.ArgumentParser) -> None:

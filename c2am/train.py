@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -18,6 +19,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .data.images import read_image, sample_generator, eval_view, train_view
+from .distributed import (DistContext, convert_sync_batchnorm, env_world_size, gather_with_grad, init_from_env,
+                          shutdown)
 from .data.records import ImageRecord
 from .io import atomic_path, code_version, save_torch
 from .losses import contrastive_loss
@@ -54,6 +57,9 @@ class TrainSettings:
     checkpoint_every_steps: int = 0
     amp: bool = True  # GPU only
     channels_last: bool = True  # GPU only
+    gpus: int = 1  # processes per node under torchrun (GPUs; on CPU, processes); the rule launches torchrun
+    nodes: int = 1
+    sync_bn: bool = False  # BatchNorm statistics over the global batch of all processes
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainSettings":
@@ -64,10 +70,11 @@ class TrainSettings:
         return cls(**values)
 
     def fingerprint(self) -> str:
-        """Hash of the settings that change the trained weights (not workers, checkpoint cadence, or the
-        number of images used for the foreground decision, which is taken after training)."""
+        """Hash of the settings that change the trained weights (not workers, checkpoint cadence, the number
+        of images used for the foreground decision, which is taken after training, or the process count: the
+        state is global, so a run may resume on another number of GPUs)."""
         d = asdict(self)
-        for k in ("workers", "checkpoint_every_steps", "fg_rule_images"):
+        for k in ("workers", "checkpoint_every_steps", "fg_rule_images", "gpus", "nodes"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -113,26 +120,36 @@ class TrainViews(Dataset):
 
 
 class EpochOrder(Sampler):
-    """A seeded permutation per epoch, cut to whole batches, yielding (index, position) from `start`."""
+    """A seeded permutation per epoch, cut to whole batches, yielding (index, position) from `start`.
 
-    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0):
+    With `world_size` > 1 each process yields its own contiguous share of every global batch (rows
+    rank * b / world .. (rank + 1) * b / world), so the processes together see exactly the single-process batches.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, epoch: int, start_step: int = 0,
+                 world_size: int = 1, rank: int = 0):
         g = torch.Generator()
         g.manual_seed(seed * 7919 + epoch)
         self.order = torch.randperm(n, generator=g)[: (n // batch_size) * batch_size].tolist()
-        self.start = start_step * batch_size
+        share = batch_size // world_size
+        self.positions = [p for p in range(start_step * batch_size, len(self.order))
+                          if (p % batch_size) // share == rank]
 
     def __len__(self) -> int:
-        return len(self.order) - self.start
+        return len(self.positions)
 
     def __iter__(self):
-        return ((self.order[p], p) for p in range(self.start, len(self.order)))
+        return ((self.order[p], p) for p in self.positions)
 
 
-def pick_device(name: str) -> torch.device:
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """The torch device for `name` (auto | cpu | cuda | cuda:N); under torchrun, cuda means this process's GPU."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise TrainingError("--device cuda asked for, but torch sees no CUDA device")
+    if name == "cuda" and local_rank:
+        return torch.device("cuda", local_rank)
     return torch.device(name)
 
 
@@ -200,12 +217,34 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     `checkpoint` is rewritten every epoch (and every `checkpoint_every_steps` steps); a run started again
     with the same settings resumes from it exactly (same batches, same RNG state). `stop_after_steps`
     simulates a kill (for tests): training stops after that many global steps without writing the model.
+
+    Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global batch with DDP; the
+    fg/bg vectors are all-gathered with gradient so the loss is the global batch's (see distributed.py).
+    Only rank 0 writes the log, checkpoints and the model.
     """
-    dev = pick_device(device)
+    world = env_world_size()
+    if world != s.gpus * s.nodes:
+        launch = (f"python -m torch.distributed.run --standalone --nproc-per-node {s.gpus} -m stages.train_c2am ..."
+                  if s.nodes == 1 else "one torchrun per node (see workflow/rules/c2am.smk)")
+        raise TrainingError(f"gpus x nodes = {s.gpus} x {s.nodes} processes asked for, but this is one of {world}; "
+                            f"start it with {launch}")
+    dev_type = pick_device(device).type
+    ctx = init_from_env(dev_type)
+    try:
+        return _train(records, init_artifact, s, out_model, checkpoint, log_path, pick_device(device, ctx.local_rank),
+                      ctx, progress, stop_after_steps)
+    finally:
+        shutdown(ctx)
+
+
+def _train(records: list[ImageRecord], init_artifact: dict, s: TrainSettings, out_model: Path, checkpoint: Path,
+           log_path: Path, dev: torch.device, ctx: DistContext, progress: bool, stop_after_steps: int | None) -> dict:
     on_gpu = dev.type == "cuda"
     if len(records) < 2 * s.batch_size and len(records) < 4:
         raise TrainingError(f"too few training images ({len(records)})")
     batch_size = min(s.batch_size, len(records))
+    if batch_size % ctx.world_size:
+        raise TrainingError(f"the global batch ({batch_size}) must split evenly over {ctx.world_size} processes")
     seed_everything(s.seed)
     model = build_model(init_artifact, s.head_init, s.head_padding)
     model.backbone.freeze(s.frozen_stages)
@@ -213,9 +252,14 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     if s.bn_mode == "train" and init_artifact.get("bn_folded", False):
         raise TrainingError("bn_mode 'train' with an init whose BatchNorm is folded (running stats 0/1) would "
                             "replace the folded statistics by batch statistics; use 'auto' or 'frozen'")
+    if s.sync_bn and ctx.active:
+        convert_sync_batchnorm(model, dev.type)
     model.to(dev)
     if on_gpu and s.channels_last:
         model.to(memory_format=torch.channels_last)
+    net = model
+    if ctx.active:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if on_gpu else None)
     optimizer = torch.optim.SGD(param_groups(model, s), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     steps_per_epoch = len(records) // batch_size
     total_steps = steps_per_epoch * s.epochs
@@ -231,6 +275,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
             ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
         except Exception as exc:
             raise TrainingError(f"cannot read checkpoint {checkpoint} ({exc}); delete it to start afresh") from exc
+        ctx.barrier()  # every process has read it before rank 0 may move it away
         if ck.get("fingerprint") == fingerprint:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
@@ -243,19 +288,22 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                       f"{code_version()}", file=sys.stderr)
             print(f"resuming from {checkpoint}: epoch {state['epoch']}, step {state['step_in_epoch']}",
                   file=sys.stderr)
-        else:
+        elif ctx.is_main:
             stale = checkpoint.with_suffix(".stale.pt")
             checkpoint.replace(stale)
             print(f"{checkpoint} was written with other settings, init or images; moved to {stale}, starting fresh",
                   file=sys.stderr)
 
     def save_checkpoint() -> None:
+        if not ctx.is_main:
+            return
         save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": _rng_state(),
                     "scaler": scaler.state_dict(), "state": dict(state), "fingerprint": fingerprint,
                     "n_images": len(records), "settings": asdict(s), "code_version": code_version()}, checkpoint)
 
-    prepare_log(log_path, state)
-    log = open(log_path, "a")
+    if ctx.is_main:
+        prepare_log(log_path, state)
+    log = open(log_path, "a") if ctx.is_main else open(os.devnull, "w")
     start_time = time.time()
     images_seen = 0
     try:
@@ -264,12 +312,13 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
         while state["epoch"] < s.epochs:
             epoch = state["epoch"]
             views.epoch = epoch
-            sampler = EpochOrder(len(records), batch_size, s.seed, epoch, state["step_in_epoch"])
-            loader = DataLoader(views, batch_size=batch_size, sampler=sampler, num_workers=s.workers,
+            sampler = EpochOrder(len(records), batch_size, s.seed, epoch, state["step_in_epoch"],
+                                 ctx.world_size, ctx.rank)
+            loader = DataLoader(views, batch_size=batch_size // ctx.world_size, sampler=sampler, num_workers=s.workers,
                                 pin_memory=on_gpu, drop_last=True, persistent_workers=False)
             model.train()
             set_bn_mode(model, bn_frozen)
-            bar = tqdm(loader, total=len(loader), disable=not progress, leave=False,
+            bar = tqdm(loader, total=len(loader), disable=not (progress and ctx.is_main), leave=False,
                        desc=f"c2am epoch {epoch + 1}/{s.epochs}", file=sys.stderr,
                        mininterval=1 if sys.stderr.isatty() else 15)
             epoch_losses = []
@@ -282,7 +331,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                 for group in optimizer.param_groups:
                     group["lr"] = group["initial_lr"] * factor
                 with torch.autocast(dev.type, dtype=amp_dtype, enabled=use_amp):
-                    v_fg, v_bg, _ = model(images)
+                    v_fg, v_bg, _ = net(images)
+                v_fg, v_bg = gather_with_grad(v_fg), gather_with_grad(v_bg)  # the global batch (no-op alone)
                 terms = contrastive_loss(v_fg, v_bg, s.alpha, s.loss_variant)
                 if not torch.isfinite(terms.total):
                     raise TrainingError(
@@ -294,7 +344,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
                 scaler.update()
                 state["step_in_epoch"] += 1
                 state["global_step"] += 1
-                images_seen += len(images)
+                images_seen += len(images) * ctx.world_size
                 losses = terms.as_floats()
                 epoch_losses.append(losses["total"])
                 log.write(json.dumps({"event": "step", "epoch": epoch + 1, "step": state["global_step"],
@@ -316,11 +366,15 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     finally:
         log.close()
 
+    if not ctx.is_main:
+        ctx.barrier()  # rank 0 decides the foreground side and writes the model
+        return {"rank": ctx.rank, "steps": state["global_step"]}
     fg = decide_foreground(model, records, s, dev)
     model.fg_flip.fill_(fg["flip"])
     summary = {"epochs": s.epochs, "steps": state["global_step"], "train_images": len(records),
                "train_seconds": time.time() - start_time, "images_per_second": images_seen / max(
-                   time.time() - start_time, 1e-9), "foreground": fg, "device": str(dev)}
+                   time.time() - start_time, 1e-9), "foreground": fg, "device": str(dev),
+               "processes": ctx.world_size}
     model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
     save_torch({"model": model_cpu.state_dict(), "backbone": init_artifact["backbone"],
                 "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_scaling",
@@ -331,6 +385,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     # A finished run is never resumed: a forced re-run (e.g. after a code change) trains afresh.
     if checkpoint.is_file():
         checkpoint.replace(checkpoint.with_name(checkpoint.stem + ".done.pt"))
+    ctx.barrier()
     return summary
 
 

@@ -3,12 +3,12 @@
 
 Reads:  --init (pretrain_init artifact) and the images of --split with their image-level labels (VOC layout:
         the class ids present in each mask).
-Writes: --out-model (with the VOC ids of its outputs), --log (JSONL), --checkpoint (per epoch).
+Writes: --out-model (with the VOC ids of its outputs), --train-log (JSONL), --checkpoint (per epoch).
 
 By hand:
     python -m stages.train_cam --init results/init/effl0_imagenet.pt --dataset-format voc \
         --dataset-root results/data/demo/VOC2012 --split train --out-model results/cams/demo_voc/effl0/model.pt \
-        --checkpoint results/cams/demo_voc/effl0/checkpoint.pt --log results/cams/demo_voc/effl0/train_log.jsonl
+        --checkpoint results/cams/demo_voc/effl0/checkpoint.pt --train-log results/cams/demo_voc/effl0/train_log.jsonl
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
     if not any(any(t) for t in targets):
         raise ValueError(f"no image of split {args.split!r} of {args.dataset_root} has an object class label")
     summary = train_supervised("cam", records, targets, load_init(args.init), settings, Path(args.out_model),
-                               Path(args.checkpoint), Path(args.log), args.device,
+                               Path(args.checkpoint), Path(args.train_log), args.device,
                                extra={"class_ids": list(range(1, N_CLASSES))}, progress=not args.no_progress)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
 

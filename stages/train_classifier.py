@@ -2,13 +2,13 @@
 classification half of PSOL's route; the paper uses EfficientNet-B7).
 
 Reads:  --init (pretrain_init artifact) and the images and class labels of --split.
-Writes: --out-model (with the dataset's class ids of the outputs), --log (JSONL), --checkpoint (per epoch).
+Writes: --out-model (with the dataset's class ids of the outputs), --train-log (JSONL), --checkpoint (per epoch).
 
 By hand:
     python -m stages.train_classifier --init results/init/effl0_imagenet.pt --dataset-format cub \
         --dataset-root results/data/demo/CUB_200_2011 --split train \
         --out-model results/classifiers/demo/effl0/model.pt --checkpoint results/classifiers/demo/effl0/checkpoint.pt \
-        --log results/classifiers/demo/effl0/train_log.jsonl --epochs 2
+        --train-log results/classifiers/demo/effl0/train_log.jsonl --epochs 2
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> None:
         raise ValueError(f"split {args.split!r} of {args.dataset_root} has {len(class_ids)} class; need at least 2")
     index = {c: i for i, c in enumerate(class_ids)}
     summary = train_supervised("classifier", records, [index[r.label] for r in records], load_init(args.init),
-                               settings, Path(args.out_model), Path(args.checkpoint), Path(args.log), args.device,
+                               settings, Path(args.out_model), Path(args.checkpoint), Path(args.train_log), args.device,
                                extra={"class_ids": class_ids}, progress=not args.no_progress)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
 

@@ -2,13 +2,13 @@
 labels, no masks): see c2am/cue_model.py for the network and recipe.
 
 Reads:  --init (pretrain_init artifact), --labels (make_cue_labels folder), the images of --split.
-Writes: --out-model, --log (JSONL), --checkpoint (per epoch; a re-run resumes from it).
+Writes: --out-model, --train-log (JSONL), --checkpoint (per epoch; a re-run resumes from it).
 
 By hand:
     python -m stages.train_cue_model --init results/init/effl0_imagenet.pt \
         --labels results/demo_voc_effl0/wsss/cue_labels --dataset-format voc \
         --dataset-root results/data/demo/VOC2012 --split train --out-model results/demo_voc_effl0/wsss/cue_model.pt \
-        --checkpoint results/demo_voc_effl0/wsss/cue_checkpoint.pt --log results/demo_voc_effl0/wsss/cue_log.jsonl
+        --checkpoint results/demo_voc_effl0/wsss/cue_checkpoint.pt --train-log results/demo_voc_effl0/wsss/cue_log.jsonl
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> None:
         raise KeyError(f"{folder}: no cue label for {len(missing)} images of split {args.split!r}, e.g. {missing[:5]}")
     labels = [folder / files[str(r.image_id)] for r in records]
     summary = train_cue_model(records, labels, load_init(args.init), settings, Path(args.out_model),
-                              Path(args.checkpoint), Path(args.log), args.device, progress=not args.no_progress)
+                              Path(args.checkpoint), Path(args.train_log), args.device, progress=not args.no_progress)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
 
 

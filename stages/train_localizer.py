@@ -3,14 +3,14 @@ trained on pseudo boxes (C2AM's or DDT's train-split boxes) with box-aware rando
 
 Reads:  --init (pretrain_init artifact of the localizer's backbone), --pseudo-boxes (box parquet; per image its
         highest-scoring box) and the images of --split (their GT boxes and labels are never read).
-Writes: --out-model, --log (JSONL per step/epoch), --checkpoint (per epoch; a re-run resumes from it).
+Writes: --out-model, --train-log (JSONL per step/epoch), --checkpoint (per epoch; a re-run resumes from it).
 
 By hand:
     python -m stages.train_localizer --init results/init/effl0_imagenet.pt \
         --pseudo-boxes results/demo_effl0/boxes/train.parquet --dataset-format cub \
         --dataset-root results/data/demo/CUB_200_2011 --split train \
         --out-model results/demo_effl0/psol/c2am/effl0/model.pt --checkpoint results/demo_effl0/psol/c2am/effl0/checkpoint.pt \
-        --log results/demo_effl0/psol/c2am/effl0/train_log.jsonl --epochs 2
+        --train-log results/demo_effl0/psol/c2am/effl0/train_log.jsonl --epochs 2
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
               f"{args.pseudo_boxes} (e.g. {degenerate[0].image_id}); the whole image is their target",
               file=sys.stderr)
     summary = train_supervised("localizer", records, [boxes[r.image_id] for r in records], load_init(args.init),
-                               settings, Path(args.out_model), Path(args.checkpoint), Path(args.log), args.device,
+                               settings, Path(args.out_model), Path(args.checkpoint), Path(args.train_log), args.device,
                                extra={"pseudo_boxes": args.pseudo_boxes, "empty_pseudo_boxes": len(degenerate)},
                                progress=not args.no_progress)
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))

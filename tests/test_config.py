@@ -79,7 +79,7 @@ def test_flags_round_trip_through_the_stage_parser():
     settings = stage_settings(cfg, "demo_effl0", "c2am_train")
     args = train_c2am.parser().parse_args(
         ["--init", "x", "--dataset-format", "cub", "--dataset-root", "r", "--split", "train", "--out-model", "m",
-         "--checkpoint", "c", "--log", "l", *shlex.split(cli_flags(settings))])
+         "--checkpoint", "c", "--train-log", "l", *shlex.split(cli_flags(settings))])
     assert {k: getattr(args, k) for k in settings} == settings
 
 

@@ -10,6 +10,9 @@ rule train_c2am:
         split=lambda w: dataset(w.exp)["train_split"],
         settings=settings("c2am_train"),
         device=DEVICE,
+        # torchrun when c2am_train.gpus x nodes > 1 (DDP, global-batch loss), plain python otherwise
+        launch=lambda w: launch_command(PY, stage_settings(CFG, w.exp, "c2am_train")["gpus"],
+                                        stage_settings(CFG, w.exp, "c2am_train")["nodes"]),
         # not outputs: Snakemake deletes outputs and logs before a job, and these must survive a kill so
         # that the re-run resumes (the JSONL is trimmed to the checkpoint, or started afresh)
         checkpoint=lambda w: shlex.quote(f"{R}/{w.exp}/c2am/checkpoint.pt"),
@@ -18,8 +21,9 @@ rule train_c2am:
         f"{R}/{{exp}}/c2am/train.log",
     threads: 8
     resources:
-        gpu=GPU_JOB,
+        gpu=lambda w: GPU_JOB * stage_settings(CFG, w.exp, "c2am_train")["gpus"],
+        nodes=lambda w: stage_settings(CFG, w.exp, "c2am_train")["nodes"],
     shell:
-        "{PY} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
-        " --out-model {output.model:q} --checkpoint {params.checkpoint} --log {params.jsonl}"
+        "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
+        " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
         " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"

@@ -113,7 +113,7 @@ rule train_localizer:
     shell:
         "{PY} -m stages.train_localizer --init {input.init:q} --pseudo-boxes {input.boxes:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
 
 
 rule train_classifier:
@@ -137,7 +137,7 @@ rule train_classifier:
         gpu=GPU_JOB,
     shell:
         "{PY} -m stages.train_classifier --init {input.init:q} {params.data} --split {params.split:q}"
-        " --out-model {output.model:q} --checkpoint {params.checkpoint} --log {params.jsonl}"
+        " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
         " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
 
 

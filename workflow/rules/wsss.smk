@@ -70,7 +70,7 @@ rule train_cam:
         gpu=GPU_JOB,
     shell:
         "{PY} -m stages.train_cam --init {input.init:q} {params.data} --split {params.split:q}"
-        " --out-model {output.model:q} --checkpoint {params.checkpoint} --log {params.jsonl}"
+        " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
         " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
 
 
@@ -208,7 +208,7 @@ rule train_cue_model:
     shell:
         "{PY} -m stages.train_cue_model --init {input.init:q} --labels {input.labels:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
 
 
 rule predict_cues:
