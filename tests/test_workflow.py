@@ -93,6 +93,14 @@ def test_dry_run_prints_runnable_stage_commands(tmp_path):
     assert "--epochs 2" in out and "--loss_variant paper" in out
 
 
+def test_multi_gpu_setting_launches_torchrun(tmp_path):
+    edited = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.gpus": 2, "device": "cuda"})
+    proc = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/c2am/model.pt", configfiles=(edited,))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "-m torch.distributed.run --nproc-per-node 2 --standalone -m stages.train_c2am" in proc.stdout
+    assert "--gpus 2 " in proc.stdout and "--nodes 1 " in proc.stdout and "--no-sync_bn" in proc.stdout
+
+
 def test_table1_target_builds_the_whole_chain_from_images(tmp_path):
     proc = snakemake(tmp_path, "-n", "-p", "results/table1.csv")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -136,9 +144,19 @@ def test_editing_a_setting_reruns_that_stage_and_its_dependants_only(built, tmp_
 def test_editing_a_training_setting_reruns_training_but_not_init(built, tmp_path):
     edited = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.alpha": 0.25})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
-    assert counts["train_c2am"] == 1 and "pretrain_init" not in counts and "make_demo_data" not in counts
-    assert counts["extract_maps"] == 2 and counts["train_localizer"] == 1  # the one on C2AM boxes
-    assert "ddt_boxes" not in counts and "train_classifier" not in counts
+    # C2AM and everything downstream of its maps; not the data, the init, DDT, the classifier or the localizer
+    # on DDT boxes
+    assert counts == {"train_c2am": 1, "extract_maps": 2, "choose_threshold": 1, "make_boxes": 2, "make_cues": 1,
+                      "evaluate_wsol": 1, "table2": 1, "table3": 1, "figure_maps": 1, "train_localizer": 1,
+                      "predict_localizer": 1, "evaluate_psol": 1, "table1": 1, "figure_wsol": 1, "all": 1}
+
+
+def test_code_change_is_rerun_with_forcerun(built):
+    """After editing a stage's code, `snakemake -R RULE` re-runs that rule and what depends on it."""
+    counts = job_counts(snakemake(built, "-n", "-R", "choose_threshold").stdout)
+    assert counts == {"choose_threshold": 1, "make_boxes": 2, "evaluate_wsol": 1, "table2": 1, "table3": 1,
+                      "figure_maps": 1, "train_localizer": 1, "predict_localizer": 1, "evaluate_psol": 1,
+                      "table1": 1, "figure_wsol": 1, "all": 1}
 
 
 def test_table_only_setting_reruns_only_the_table(built, tmp_path):

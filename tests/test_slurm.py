@@ -1,0 +1,94 @@
+"""The real pipeline on a real SLURM cluster, through the workflow's SLURM profile.
+
+The cluster is a single-node SLURM 22.05 with accounting (slurmdbd + MariaDB) and one fake GPU, started on this
+machine by scripts/slurm/start_local_cluster.sh (.ci/run starts it; the fixture starts it when it is down). The
+test skips only where that cannot happen: not root, or no apt-get/dpkg. Everything else that goes wrong fails.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from conftest import REPO
+
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+START = REPO / "scripts" / "slurm" / "start_local_cluster.sh"
+TARGET = "results/demo_effl0/metrics/wsol_test.json"
+
+
+def _cluster_up() -> bool:
+    if not shutil.which("sinfo"):
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], capture_output=True, text=True, timeout=30)
+    return proc.returncode == 0 and any(s in proc.stdout for s in ("idle", "mix", "alloc"))
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    if _cluster_up():
+        return
+    if os.geteuid() != 0:
+        pytest.skip("no local SLURM cluster running, and starting one needs root (scripts/slurm/start_local_cluster.sh)")
+    if not (shutil.which("apt-get") and shutil.which("dpkg")):
+        pytest.skip("no local SLURM cluster running, and no apt-get/dpkg to install one")
+    proc = subprocess.run(["bash", str(START)], capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"{START} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert _cluster_up()
+
+
+def _sacct(since: str) -> pd.DataFrame:
+    fields = ["JobID", "JobName", "Comment", "State", "ExitCode", "Partition", "Account", "AllocTRES", "Elapsed"]
+    proc = subprocess.run(["sacct", "-X", "-n", "-P", "-S", since, "--format", ",".join(fields)],
+                          capture_output=True, text=True, timeout=60, check=True)
+    rows = [line.split("|") for line in proc.stdout.splitlines() if line.strip()]
+    return pd.DataFrame(rows, columns=fields)
+
+
+def test_pipeline_runs_on_slurm_through_the_profile(slurm_cluster, tmp_path):
+    work = tmp_path / "work"
+    work.mkdir()
+    # the site profile a user keeps outside the repository (account and partition of the local cluster)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "config.yaml").write_text(yaml.safe_dump({"default-resources": {
+        "slurm_account": "local", "slurm_partition": "local", "runtime": 30, "mem_mb": 2000}}))
+    # device auto: the GPU stages ask SLURM for the (fake) GPU; torch finds no CUDA and runs them on the CPU
+    overrides = tmp_path / "slurm.yaml"
+    overrides.write_text(yaml.safe_dump({"device": "auto"}))
+    since = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() - 2))
+    prefix = f"c2amtest{os.getpid()}"
+    cmd = ["timeout", "-k", "20", "1200", SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"),
+           "--directory", str(work), "--profile", str(site),
+           "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
+           "--max-threads", "2", "--slurm-init-seconds-before-status-checks", "2",
+           "--slurm-jobname-prefix", prefix, "--slurm-keep-successful-logs", TARGET,
+           "--configfile", str(REPO / "tests" / "data" / "tiny_demo.yaml"), str(overrides)]
+    started = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.time() - started
+    assert proc.returncode == 0, f"exit {proc.returncode} after {wall:.0f} s\n{proc.stderr[-5000:]}"
+    out = proc.stdout + proc.stderr
+    assert "executor: slurm" in out.lower() or "slurm" in out.lower()
+
+    metrics = yaml.safe_load((work / TARGET).read_text())  # JSON is YAML
+    assert metrics["images"] == 48 and 0 <= metrics["gt_known_loc"] <= 100
+
+    jobs = _sacct(since)
+    ours = jobs[jobs["JobName"].str.startswith(prefix)]
+    print(f"SLURM run: {wall:.0f} s wall\n" + ours.to_string(index=False))
+    rules = sorted(c.removeprefix("rule_").split("_wildcards_")[0] for c in ours["Comment"])
+    assert rules == ["choose_threshold", "evaluate_wsol", "extract_maps", "extract_maps", "make_boxes",
+                     "make_demo_data", "pretrain_init", "train_c2am"], ours
+    assert (ours["State"] == "COMPLETED").all() and (ours["ExitCode"] == "0:0").all(), ours
+    assert (ours["Partition"] == "local").all() and (ours["Account"] == "local").all(), ours
+    # the GPU stages were given the (fake) GPU and the CPUs of their threads; the others no GPU
+    on_gpu = sorted(c.removeprefix("rule_").split("_wildcards_")[0]
+                    for c, tres in zip(ours["Comment"], ours["AllocTRES"]) if "gres/gpu=1" in tres)
+    assert on_gpu == ["extract_maps", "extract_maps", "train_c2am"], ours
