@@ -1,11 +1,12 @@
 # Two entry points for a fresh machine (Python 3.11 + pip; no conda, no GPU needed):
 #   make demo   - create .venv, install requirements.txt, run the pipeline on the embedded demo dataset
 #   make test   - create .venv if needed and run the test suite
+#   make report - the demo plus the sensitivity studies (Table 6, Fig. 8) and Snakemake's HTML report
 VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: setup demo test clean-results
+.PHONY: setup demo test report clean-results
 
 setup: $(VENV)/.installed
 
@@ -18,6 +19,11 @@ $(VENV)/.installed: requirements.txt
 demo: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
 	@echo "demo done: results/table1.csv ... table5.csv (+ .md), figure_maps.png, figure_wsol.png, figure7.png"
+
+report: setup  # after (or instead of) make demo: adds Table 6 / Fig. 8, training curves, config; then the HTML report
+	$(VENV)/bin/snakemake --cores $(CORES) full_report
+	$(VENV)/bin/snakemake --report results/report.html full_report
+	@echo "report: results/report.html (with results/table6.csv, results/figure8.png)"
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -139,7 +139,38 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
             raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "
                               f"(0, 1), got {threshold!r}")
+    cfg["predict_folders"] = {name: _from_repo(path) for name, path in cfg["predict_folders"].items()}
+    _add_sensitivity_experiments(cfg, source)
     return cfg
+
+
+SENSITIVITY_STUDIES = ("alpha", "head_init", "loss_variant")
+
+
+def _add_sensitivity_experiments(cfg: dict, source: str) -> None:
+    """Fill `sensitivity` defaults and add one derived experiment per (study, value) that differs from the base
+    experiment: a copy with that c2am_train setting changed, named BASE__STUDY-VALUE, never active. The table's
+    rows are listed in cfg['sensitivity']['rows'] as (study, value, experiment name)."""
+    defaults = _defaults_of(load_schema()["properties"]["sensitivity"]["properties"])
+    sens = cfg["sensitivity"] = {**defaults, **(cfg.get("sensitivity") or {})}
+    base = sens["experiment"] or (cfg["active_experiments"] or [None])[0]
+    sens["experiment"], sens["rows"] = base, []
+    if base is None:
+        return
+    if base not in cfg["experiments"]:
+        raise ConfigError(f"{source}: sensitivity.experiment = {base!r} is not a key of experiments")
+    resolved = stage_settings(cfg, base, "c2am_train")
+    for study in SENSITIVITY_STUDIES:
+        for value in dict.fromkeys(sens[study]):
+            name = base
+            if value != resolved[study]:
+                name = f"{base}__{study}-{value}"
+                exp = copy.deepcopy(cfg["experiments"][base])
+                exp["c2am_train"] = {**(exp.get("c2am_train") or {}), study: value}
+                exp.update(label=f"{exp['label'] or base} {study}={value}", localizers=[], classifiers=[], cams=[],
+                           saliency=[])
+                cfg["experiments"][name] = exp
+            sens["rows"].append((study, value, name))
 
 
 def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) -> None:

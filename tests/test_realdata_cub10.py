@@ -38,3 +38,38 @@ def test_cub10_c2am_reaches_70_percent_gt_known_loc(tmp_path):
     assert metrics["images"] == 243 and ddt["images"] == 243
     assert metrics["gt_known_loc"] >= 0.70, summary
     assert ddt["gt_known_loc"] >= 0.80, summary
+    _predict_on_test_images(tmp_path)
+
+
+def _predict_on_test_images(tmp_path):
+    """The predict stage (any image folder, no annotations) with the model just trained, on the 243 test images
+    as a plain folder; its boxes are scored against the GT boxes afterwards."""
+    import numpy as np
+    import pandas as pd
+
+    from c2am.data.readers import read_cub
+    from c2am.metrics import best_iou_per_image
+
+    records = read_cub(CUB10, split="test")
+    folder = tmp_path / "test_images"
+    for r in records:
+        link = folder / r.path.relative_to(CUB10 / "images")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(r.path)
+    exp = tmp_path / "results" / "cub10_effl0"
+    start = time.time()
+    from c2am.predict import predict_folder
+
+    summary = predict_folder(exp / "c2am" / "model.pt", folder, tmp_path / "predict",
+                             json.loads((exp / "boxes" / "threshold.json").read_text())["threshold"], size=448,
+                             workers=2, device="cpu", progress=False)
+    table = pd.read_parquet(tmp_path / "predict" / "boxes.parquet").set_index("file")
+    pred = [table.loc[str(r.path.relative_to(CUB10 / "images")), ["x0", "y0", "x1", "y1"]].to_numpy(float)[None]
+            for r in records]
+    iou = best_iou_per_image(pred, [np.array(r.boxes) for r in records])
+    result = {"images": summary["predicted"], "skipped": summary["skipped_unreadable"],
+              "box_iou_mean": round(float(iou.mean()), 4), "iou>=0.5": round(float((iou >= 0.5).mean()), 4),
+              "seconds": round(time.time() - start, 1)}
+    print("predict on the CUB-10 test folder:", json.dumps(result))
+    assert summary["predicted"] == 243 and summary["skipped_unreadable"] == 0
+    assert result["iou>=0.5"] >= 0.65, result

@@ -269,3 +269,35 @@ def test_wsss_refines_cams_made_elsewhere_like_its_own(built_wsss, tmp_path):
     numeric = ["CAMs", "+dCRF", "+dCRF (softmax)", "+saliency (frequency-tuned)", "+C2AM (raw 1-P)", "+C2AM"]
     assert len(copy_rows) == 2
     pd.testing.assert_frame_equal(own_rows[numeric], copy_rows[numeric])
+
+
+def test_sensitivity_table_figure_and_html_report(built, tmp_path):
+    """Table 6 / Fig. 8 share every upstream artifact (one more C2AM training per changed value), and Snakemake's
+    report holds the tables, figures, training curves and configuration."""
+    sens = tmp_path / "sens.yaml"
+    sens.write_text(yaml.safe_dump({"sensitivity": {"alpha": [0.05, 0.5], "head_init": ["kaiming_normal"],
+                                                    "loss_variant": ["paper"]}}))
+    dry = snakemake(built, "-n", "full_report", configfiles=(TINY, sens))
+    assert job_counts(dry.stdout) == {"train_c2am": 1, "extract_maps": 2, "choose_threshold": 1, "make_boxes": 1,
+                                      "evaluate_wsol": 1, "fg_rule_ablation": 1, "table6": 1, "figure_training": 1,
+                                      "config_used": 1, "full_report": 1}
+    proc = snakemake(built, "full_report", configfiles=(TINY, sens))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = built / "results"
+    t6 = pd.read_csv(res / "table6.csv")
+    assert list(zip(t6["study"], t6["value"].astype(str))) == [
+        ("alpha", "0.05"), ("alpha", "0.5"), ("head_init", "kaiming_normal"), ("loss_variant", "paper"),
+        ("fg_rule", "dataset_border"), ("fg_rule", "raw_P"), ("fg_rule", "per_image_border")]
+    assert list(t6["experiment"][:4]) == ["demo_effl0", "demo_effl0__alpha-0.5", "demo_effl0", "demo_effl0"]
+    assert t6["GT-known Loc"].between(0, 100).all() and t6.loc[2, "paper (ImageNet)"] == 66.51
+    base = pd.read_csv(res / "table2.csv").query("method == 'C2AM'")["GT-known Loc"].iloc[0]
+    assert t6.loc[0, "GT-known Loc"] == base == t6.loc[4, "GT-known Loc"]  # the same maps and threshold
+    assert (res / "figure8.png").stat().st_size > 10_000 and (res / "figure_training.png").stat().st_size > 10_000
+    assert yaml.safe_load((res / "config_used.yaml").read_text())["sensitivity"]["alpha"] == [0.05, 0.5]
+
+    rep = snakemake(built, "--report", "results/report.html", "full_report", configfiles=(TINY, sens))
+    assert rep.returncode == 0, rep.stderr[-4000:]
+    html = (res / "report.html").read_text()
+    for name in ("table1.csv", "table2.csv", "table6.csv", "figure8.png", "figure_maps.png", "figure_training.png",
+                 "config_used.yaml", "Sensitivity", "Training", "Configuration", "C2AM pipeline report"):
+        assert name in html, name

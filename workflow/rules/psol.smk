@@ -243,7 +243,7 @@ rule table1:
     input:
         [row[-1] for row in table1_entries()],
     output:
-        csv=f"{R}/table1.csv",
+        csv=report(f"{R}/table1.csv", caption="../report/table1.rst", category="WSOL"),
         md=f"{R}/table1.md",
     params:
         rows=" ".join("--row " + quoted(*row) for row in table1_entries()),
@@ -260,7 +260,7 @@ rule table2:
         [f"{R}/{e}/metrics/wsol_{eval_split(e)}.json" for e in ACTIVE],
         [row[-1] for row in ddt_entries()],
     output:
-        csv=f"{R}/table2.csv",
+        csv=report(f"{R}/table2.csv", caption="../report/table2.rst", category="WSOL"),
         md=f"{R}/table2.md",
     params:
         rows=" ".join("--row " + quoted(label(e), experiment(e)["dataset"], experiment(e)["init"],
@@ -280,7 +280,7 @@ rule table3:
         [f"{R}/{e}/metrics/wsol_{eval_split(e)}.json" for e in ACTIVE],
         [row[-1] for row in ddt_entries()],
     output:
-        csv=f"{R}/table3.csv",
+        csv=report(f"{R}/table3.csv", caption="../report/table3.rst", category="WSOL"),
         md=f"{R}/table3.md",
     params:
         rows=" ".join(
@@ -325,7 +325,7 @@ rule figure_wsol:
     input:
         FIGURE_WSOL_INPUTS,
     output:
-        f"{R}/figure_wsol.png",
+        report(f"{R}/figure_wsol.png", caption="../report/figure_wsol.rst", category="WSOL"),
     params:
         panels=FIGURE_WSOL_PANELS,
         n_images=CFG["stages"].get("figure", {}).get("n_images", 8),

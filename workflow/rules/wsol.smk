@@ -36,7 +36,7 @@ rule figure_maps:
         [f"{R}/{e}/maps/{eval_split(e)}" for e in ACTIVE],
         [f"{R}/{e}/boxes/{eval_split(e)}.parquet" for e in ACTIVE],
     output:
-        f"{R}/figure_maps.png",
+        report(f"{R}/figure_maps.png", caption="../report/figure_maps.rst", category="WSOL"),
     params:
         panels=figure_panels(),
         n_images=CFG["stages"].get("figure", {}).get("n_images", 8),

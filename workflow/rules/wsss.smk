@@ -283,7 +283,7 @@ rule table4:
     input:
         [c[-1] for c in wsss_cells() if c[4] in ("CAMs", "+C2AM")],
     output:
-        csv=f"{R}/table4.csv",
+        csv=report(f"{R}/table4.csv", caption="../report/table4.rst", category="WSSS"),
         md=f"{R}/table4.md",
     params:
         cells=wsss_cell_args(("CAMs", "+C2AM")),
@@ -299,7 +299,7 @@ rule table5:
     input:
         [c[-1] for c in wsss_cells()],
     output:
-        csv=f"{R}/table5.csv",
+        csv=report(f"{R}/table5.csv", caption="../report/table5.rst", category="WSSS"),
         md=f"{R}/table5.md",
     params:
         cells=wsss_cell_args(),
@@ -324,7 +324,7 @@ rule figure_wsss:
     input:
         lambda w: [v for k, v in figure_wsss_inputs().items() if k not in ("exp", "split")],
     output:
-        f"{R}/figure7.png",
+        report(f"{R}/figure7.png", caption="../report/figure7.rst", category="WSSS"),
     params:
         args=lambda w: (lambda f: f"{dataset_flags(f['exp'])} --split {f['split']} --initial {shlex.quote(f['initial'])}"
                         f" --cues {shlex.quote(f['cues'])} --refined {shlex.quote(f['refined'])}"

@@ -1,0 +1,144 @@
+"""Foreground of any image folder with a trained C2AM model: masks, boxes and overlay previews.
+
+Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
+size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
+per image and thresholded; the box is the bounding rectangle of the largest foreground contour. Images that
+cannot be decoded (corrupt, truncated, empty files) are skipped and counted; an image whose map is constant
+(no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .boxes import boxes_from_map, normalize_map
+from .data.images import ImageDecodeError, eval_view, read_image
+from .io import atomic_dir, write_parquet
+from .models.c2am import load_trained
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """Image files under `folder` (recursive), sorted by relative path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return files
+
+
+class _Views(Dataset):
+    def __init__(self, files: list[Path], size: int):
+        self.files, self.size = files, size
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int):
+        try:
+            img = read_image(self.files[i])
+        except ImageDecodeError as exc:
+            return i, None, str(exc)
+        view, _ = eval_view(img, self.size, None)
+        return i, view, img
+
+
+def _collate(items):
+    good = [(i, v, img) for i, v, img in items if v is not None]
+    bad = [(i, err) for i, v, err in items if v is None]
+    views = torch.stack([v for _, v, _ in good]) if good else None
+    return [i for i, _, _ in good], views, [img for _, _, img in good], bad
+
+
+def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.ndarray:
+    """RGB preview: foreground tinted red, box in green, longest side <= max_side."""
+    out = np.ascontiguousarray(img, dtype=np.float32)
+    out[mask] = 0.55 * out[mask] + 0.45 * np.array([255, 0, 0], np.float32)
+    out = out.astype(np.uint8)
+    if box is not None:
+        x0, y0, x1, y1 = (int(round(v)) for v in box)
+        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (0, 255, 0),
+                      max(2, round(max(img.shape[:2]) / 200)))
+    scale = max_side / max(out.shape[:2])
+    if scale < 1:
+        out = cv2.resize(out, (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale))),
+                         interpolation=cv2.INTER_AREA)
+    return out
+
+
+def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
+                   size: int = 448, batch_size: int = 16, workers: int = 2, device: str = "auto",
+                   previews: bool = True, amp: bool = True, progress: bool = True) -> dict:
+    """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
+    for every image under `folder`; the folder is written completely or not at all. Returns the summary."""
+    from tqdm import tqdm
+
+    from .train import pick_device
+
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    folder = Path(folder)
+    files = list_images(folder)
+    dev = pick_device(device)
+    model, ck = load_trained(model_path)
+    model = model.to(dev).eval()
+    on_gpu = dev.type == "cuda"
+    if on_gpu:
+        model = model.to(memory_format=torch.channels_last)
+    loader = DataLoader(_Views(files, size), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+                        pin_memory=on_gpu)
+    rows, skipped, empty = [], [], 0
+    start = time.time()
+    with atomic_dir(out_dir) as tmp:
+        for indices, views, originals, bad in tqdm(loader, disable=not progress, desc="predict", file=sys.stderr):
+            skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
+            if views is None:
+                continue
+            x = views.to(dev, non_blocking=True).float().div_(255)
+            if on_gpu:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on_gpu and amp):
+                maps = model.foreground_map(x).float().cpu().numpy()
+            for i, fg, img in zip(indices, maps, originals):
+                rel = files[i].relative_to(folder)
+                h, w = img.shape[-2:]
+                full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
+                is_empty = bool(full.max() <= 0)
+                mask = full >= threshold if not is_empty else np.zeros((h, w), bool)
+                box = None if is_empty else boxes_from_map(full.astype(np.float32), [threshold])[0][0]
+                empty += is_empty
+                mask_path = tmp / "masks" / rel.with_suffix(".png")
+                mask_path.parent.mkdir(parents=True, exist_ok=True)
+                cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
+                if previews:
+                    prev = tmp / "previews" / rel.with_suffix(".jpg")
+                    prev.parent.mkdir(parents=True, exist_ok=True)
+                    rgb = overlay(img.permute(1, 2, 0).numpy(), mask, box)
+                    cv2.imwrite(str(prev), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+                x0, y0, x1, y1 = box if box is not None else (np.nan,) * 4
+                rows.append({"file": str(rel), "width": w, "height": h, "x0": float(x0), "y0": float(y0),
+                             "x1": float(x1), "y1": float(y1), "threshold": threshold,
+                             "foreground_fraction": float(mask.mean()), "empty_map": is_empty})
+        table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
+                                            "foreground_fraction", "empty_map"])
+        summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
+                   "empty_maps": int(empty), "threshold": threshold, "size": size, "model": str(model_path),
+                   "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
+                   "seconds": round(time.time() - start, 2), "skipped": skipped}
+        write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+    for s in skipped:
+        print(f"skipped {s['file']}: {s['error']}", file=sys.stderr)
+    return summary

@@ -1,0 +1,80 @@
+"""figure-training: training curves from the JSONL logs of the trainers (C2AM: total loss and its three terms;
+localizer, classifier, CAM classifier, cue model: their loss), one panel per log, raw steps and a moving average.
+
+Reads:  --log LABEL JSONL (repeated).   Writes: --out (PNG).
+
+By hand:
+    python -m stages.figure_training --log "C2AM demo_effl0" results/demo_effl0/c2am/train_log.jsonl \
+        --out results/figure_training.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from c2am.cli import run_main
+from c2am.figures import save_figure
+
+
+def read_steps(path: str) -> list[dict]:
+    rows = []
+    for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {n} is not JSON ({exc})") from exc
+        if row.get("event") == "step":
+            rows.append(row)
+    if not rows:
+        raise ValueError(f"{path}: no training steps logged")
+    return rows
+
+
+def moving_average(y: np.ndarray, window: int) -> np.ndarray:
+    window = max(1, min(window, len(y)))
+    return np.convolve(y, np.ones(window) / window, mode="valid")
+
+
+def run(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(args.log)
+    cols = min(3, n)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
+    for ax, (label, path) in zip(axes.flat, args.log):
+        steps = read_steps(path)
+        x = np.array([r["step"] for r in steps])
+        keys = ["total", "neg", "pos_fg", "pos_bg"] if "total" in steps[0] else ["loss"]
+        for key in keys:
+            y = np.array([r[key] for r in steps], dtype=float)
+            line, = ax.plot(x, y, alpha=0.25, lw=0.8)
+            w = max(1, len(y) // 20)
+            ax.plot(x[w - 1:], moving_average(y, w), color=line.get_color(), lw=1.5, label=key)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    save_figure(fig, args.out, "Training curves (JSONL logs; thin: per step, thick: moving average)")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--log", nargs=2, action="append", required=True, metavar=("LABEL", "JSONL"))
+    p.add_argument("--out", required=True)
+    return p
+
+
+if __name__ == "__main__":
+    run_main(run, parser())
