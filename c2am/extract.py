@@ -43,6 +43,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], settings: dict, out_di
                         num_workers=settings["workers"], pin_memory=on_gpu, shuffle=False)
     writer = MapWriter(out_dir, settings["shard_size"], settings)
     start = time.time()
+    fg_map = torch.compile(model.foreground_map) if on_gpu and settings.get("compile") else model.foreground_map
     bar = tqdm(loader, disable=not progress, desc="extract maps", file=sys.stderr,
                mininterval=1 if sys.stderr.isatty() else 15)
     for images, geoms, idx in bar:
@@ -50,7 +51,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], settings: dict, out_di
         if on_gpu and settings["channels_last"]:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=on_gpu and settings["amp"]):
-            maps = model.foreground_map(x)
+            maps = fg_map(x)
         maps = maps.float().cpu().numpy()
         for m, g, i in zip(maps, geoms.tolist(), idx.tolist()):
             writer.add(records[i].image_id, m, Geometry(*g))

@@ -57,6 +57,7 @@ class TrainSettings:
     checkpoint_every_steps: int = 0
     amp: bool = True  # GPU only
     channels_last: bool = True  # GPU only
+    compile: bool = False  # GPU only: torch.compile
     gpus: int = 1  # processes per node under torchrun (GPUs; on CPU, processes); the rule launches torchrun
     nodes: int = 1
     sync_bn: bool = False  # BatchNorm statistics over the global batch of all processes
@@ -74,7 +75,7 @@ class TrainSettings:
         of images used for the foreground decision, which is taken after training, or the process count: the
         state is global, so a run may resume on another number of GPUs)."""
         d = asdict(self)
-        for k in ("workers", "checkpoint_every_steps", "fg_rule_images", "gpus", "nodes"):
+        for k in ("workers", "checkpoint_every_steps", "fg_rule_images", "gpus", "nodes", "compile"):
             d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -260,6 +261,8 @@ def _train(records: list[ImageRecord], init_artifact: dict, s: TrainSettings, ou
     net = model
     if ctx.active:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev.index] if on_gpu else None)
+    if on_gpu and s.compile:
+        net = torch.compile(net)
     optimizer = torch.optim.SGD(param_groups(model, s), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay)
     steps_per_epoch = len(records) // batch_size
     total_steps = steps_per_epoch * s.epochs
@@ -336,7 +339,7 @@ def _train(records: list[ImageRecord], init_artifact: dict, s: TrainSettings, ou
                 terms = contrastive_loss(v_fg, v_bg, s.alpha, s.loss_variant)
                 if not torch.isfinite(terms.total):
                     raise TrainingError(
-                        f"loss became {float(terms.total)} at epoch {epoch + 1}, step {state['step_in_epoch']}; "
+                        f"loss became {float(terms.total.detach())} at epoch {epoch + 1}, step {state['step_in_epoch']}; "
                         f"the last good checkpoint is {checkpoint} (lower lr or check the input images)")
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(terms.total).backward()

@@ -1,0 +1,74 @@
+"""The fast path (bf16 autocast + channels_last, as train_c2am / extract_maps run on a GPU) against the fp32 path:
+loss and maps agree within stated tolerances. Run here with CPU autocast (bf16), which exercises the same
+autocast casting rules; the benchmark (bench/bench.py) measures the speed on a GPU.
+
+Tolerances: bf16 keeps 8 bits of mantissa (~3 significant digits): relative 3e-2 on the loss and its terms;
+foreground maps in (0, 1): mean absolute difference 1.5e-2, maximum 0.1, and the boxes at threshold 0.5 of the
+min-max scaled maps overlap with mean IoU >= 0.9; channels_last alone changes only the summation order: 1e-4.
+"""
+
+import pytest
+import torch
+
+from c2am.boxes import boxes_from_map, normalize_map
+from c2am.data.images import eval_view, read_image
+from c2am.data.readers import read_cub
+from c2am.init_weights import build_init
+from c2am.losses import contrastive_loss
+from c2am.metrics import best_iou_per_image
+from c2am.models.c2am import load_trained
+from c2am.train import TrainSettings, train_c2am
+
+
+@pytest.fixture(scope="module")
+def setup(demo_root, tmp_path_factory):
+    """A briefly trained model (maps with structure, not a random head's flat ones) and 8 training images."""
+    init = build_init("efficientnet_lite0", "efficientnet_lite0_package")
+    records = read_cub(demo_root / "CUB_200_2011", split="train")[:16]
+    out = tmp_path_factory.mktemp("fast")
+    settings = TrainSettings.from_dict(dict(epochs=3, batch_size=8, resize=100, crop=96, workers=0,
+                                            fg_rule_images=8, lr=0.01))
+    train_c2am(records, init, settings, out / "m.pt", out / "c.pt", out / "l.jsonl", "cpu", progress=False)
+    model, _ = load_trained(out / "m.pt")
+    x = torch.stack([eval_view(read_image(r.path), 96, None)[0] for r in records[:8]]).float() / 255
+    return model, x
+
+
+def _loss(model, x, amp, channels_last):
+    m = model.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=amp):
+        v_fg, v_bg, _ = m(x)
+    assert v_fg.dtype == torch.float32  # the pooled vectors and the loss stay fp32 under autocast
+    return contrastive_loss(v_fg, v_bg, 0.05)
+
+
+def test_training_loss_of_the_fast_path_matches_fp32(setup):
+    model, x = setup
+    model.train()
+    ref = _loss(model, x, False, False).as_floats()
+    cl = _loss(model, x, False, True).as_floats()
+    fast = _loss(model, x, True, True).as_floats()
+    for key in ref:
+        assert abs(cl[key] - ref[key]) <= 1e-4 * abs(ref[key]), key
+        assert abs(fast[key] - ref[key]) <= 3e-2 * abs(ref[key]), (key, fast[key], ref[key])
+    print("bf16 + channels_last vs fp32, relative loss difference:",
+          {k: f"{abs(fast[k] - ref[k]) / abs(ref[k]):.1e}" for k in ref})
+
+
+def test_extracted_maps_of_the_fast_path_match_fp32(setup):
+    model, x = setup
+    model.eval()
+    ref = model.foreground_map(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = model.to(memory_format=torch.channels_last).foreground_map(x.contiguous(memory_format=torch.channels_last))
+    model.to(memory_format=torch.contiguous_format)
+    assert fast.dtype == torch.float32 and fast.shape == ref.shape
+    diff = (fast - ref).abs()
+    boxes = [[boxes_from_map(normalize_map(m.numpy()), [0.5])[0][0] for m in maps] for maps in (ref, fast)]
+    iou = best_iou_per_image([b[None] for b in boxes[1]], [b[None] for b in boxes[0]])
+    print(f"bf16 + channels_last vs fp32 maps: mean / max abs difference {float(diff.mean()):.1e} / "
+          f"{float(diff.max()):.1e}; box IoU at threshold 0.5: min {iou.min():.3f}, mean {iou.mean():.3f}")
+    assert float(diff.mean()) <= 1.5e-2 and float(diff.max()) <= 0.1
+    assert iou.mean() >= 0.9
