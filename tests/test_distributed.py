@@ -101,7 +101,7 @@ def test_two_gloo_processes_give_the_single_process_loss_and_gradients(tmp_path,
     grad_diff = max(float((ddp["grads"][n] - g).abs().max()) for n, g in ref_grads.items())
     grad_scale = max(float(g.abs().max()) for g in ref_grads.values())
     var_diff = max(float((ddp["running_var"][n] - v).abs().max()) for n, v in ref_var.items())
-    print(f"2 processes vs 1: |loss diff| {loss_diff:.2e} (loss {float(terms.total):.6f}), max |grad diff| "
+    print(f"2 processes vs 1: |loss diff| {loss_diff:.2e} (loss {float(terms.total.detach()):.6f}), max |grad diff| "
           f"{grad_diff:.2e} (max |grad| {grad_scale:.2e}), max running_var diff {var_diff:.2e}")
     assert loss_diff <= 1e-4 * abs(float(terms.total))
     assert grad_diff <= 1e-4 and var_diff <= 1e-4
