@@ -92,10 +92,9 @@ class _GlobalBatchNormFn(torch.autograd.Function):
     and variance and back-propagates through them. Returns (y, mean, biased variance)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, eps: float):
+    def forward(ctx, x, weight, bias, eps: float, count: float):
         shape = (1, -1, 1, 1)
         x32 = x.float()
-        count = float(dist.get_world_size()) * x.shape[0] * x.shape[2] * x.shape[3]
         total = x32.sum((0, 2, 3))
         dist.all_reduce(total)
         mean = total / count
@@ -125,7 +124,7 @@ class _GlobalBatchNormFn(torch.autograd.Function):
         g_sum, g_sum_xhat = both.split(len(sum_dy))
         scale = invstd if weight is None else invstd * weight.float()
         grad_x = (gy - (g_sum / ctx.count).view(shape) - xhat * (g_sum_xhat / ctx.count).view(shape)) * scale.view(shape)
-        return grad_x.to(ctx.dtype), grad_weight, grad_bias, None
+        return grad_x.to(ctx.dtype), grad_weight, grad_bias, None, None
 
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
@@ -137,12 +136,12 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        y, mean, var = _GlobalBatchNormFn.apply(x, self.weight, self.bias, self.eps)
+        count = float(dist.get_world_size()) * x.shape[0] * x.shape[2] * x.shape[3]  # elements per channel
+        y, mean, var = _GlobalBatchNormFn.apply(x, self.weight, self.bias, self.eps, count)
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
-                count = float(dist.get_world_size()) * x.shape[0] * x.shape[2] * x.shape[3]
                 self.running_mean.mul_(1 - m).add_(mean.to(self.running_mean.dtype), alpha=m)
                 unbiased = var * (count / max(count - 1, 1))
                 self.running_var.mul_(1 - m).add_(unbiased.to(self.running_var.dtype), alpha=m)

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .data.images import read_image, sample_generator, eval_view, train_view
 from .distributed import (DistContext, convert_sync_batchnorm, env_world_size, gather_with_grad, init_from_env,
-                          shutdown)
+                          launch_command, shutdown)
 from .data.records import ImageRecord
 from .io import atomic_path, code_version, save_torch
 from .losses import contrastive_loss
@@ -225,10 +225,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: TrainSettings
     """
     world = env_world_size()
     if world != s.gpus * s.nodes:
-        launch = (f"python -m torch.distributed.run --standalone --nproc-per-node {s.gpus} -m stages.train_c2am ..."
-                  if s.nodes == 1 else "one torchrun per node (see workflow/rules/c2am.smk)")
         raise TrainingError(f"gpus x nodes = {s.gpus} x {s.nodes} processes asked for, but this is one of {world}; "
-                            f"start it with {launch}")
+                            f"start it with {launch_command('python', s.gpus, s.nodes)} -m stages.train_c2am ...")
     dev_type = pick_device(device).type
     ctx = init_from_env(dev_type)
     try:

@@ -14,6 +14,7 @@ By hand:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from c2am.cli import run_main
 from c2am.figures import save_figure
@@ -31,11 +32,16 @@ NOTE = ("One C2AM training per row, each a copy of the base experiment with one 
         "for context only. Percentages.")
 
 
+def experiment_of(metrics_path: str) -> str:
+    """RESULTS/EXP/metrics/NAME.json -> EXP."""
+    return Path(metrics_path).parts[-3]
+
+
 def run(args: argparse.Namespace) -> None:
     rows = []
     for study, value, path in args.row:
         m = read_metrics(path)
-        rows.append({"study": study, "value": value, "experiment": m.get("experiment") or path.split("/")[-3],
+        rows.append({"study": study, "value": value, "experiment": experiment_of(path),
                      "split": m["split"], "images": m["images"], "GT-known Loc": pct(m["gt_known_loc"]),
                      "box threshold": m["box_threshold"], "MaxBoxAccV2": pct(m["MaxBoxAccV2"]),
                      "paper (ImageNet)": PAPER_HEAD_INIT.get(value) if study == "head_init" else None})
@@ -46,7 +52,7 @@ def run(args: argparse.Namespace) -> None:
                  "per_image_border": "border test on each image alone"}
         for rule in ("dataset_border", "raw_P", "per_image_border"):
             r = f["rules"][rule]
-            rows.append({"study": "fg_rule", "value": rule, "experiment": args.fg_rules.split("/")[-3],
+            rows.append({"study": "fg_rule", "value": rule, "experiment": experiment_of(args.fg_rules),
                          "split": f["split"], "images": r["images"], "GT-known Loc": pct(r["gt_known_loc"]),
                          "box threshold": r["threshold"], "note": notes.get(rule)})
     table = write_table(rows, COLUMNS, ["GT-known Loc", "box threshold", "MaxBoxAccV2", "paper (ImageNet)"], args.out,

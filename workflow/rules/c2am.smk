@@ -1,3 +1,8 @@
+def c2am_train(wildcards):
+    """The resolved c2am_train settings of the job's experiment."""
+    return stage_settings(CFG, wildcards.exp, "c2am_train")
+
+
 rule train_c2am:
     """C2AM on the unlabeled training split; resumes from results/EXP/c2am/checkpoint.pt after a kill."""
     input:
@@ -11,8 +16,7 @@ rule train_c2am:
         settings=settings("c2am_train"),
         device=DEVICE,
         # torchrun when c2am_train.gpus x nodes > 1 (DDP, global-batch loss), plain python otherwise
-        launch=lambda w: launch_command(PY, stage_settings(CFG, w.exp, "c2am_train")["gpus"],
-                                        stage_settings(CFG, w.exp, "c2am_train")["nodes"]),
+        launch=lambda w: launch_command(PY, c2am_train(w)["gpus"], c2am_train(w)["nodes"]),
         # not outputs: Snakemake deletes outputs and logs before a job, and these must survive a kill so
         # that the re-run resumes (the JSONL is trimmed to the checkpoint, or started afresh)
         checkpoint=lambda w: shlex.quote(f"{R}/{w.exp}/c2am/checkpoint.pt"),
@@ -21,8 +25,8 @@ rule train_c2am:
         f"{R}/{{exp}}/c2am/train.log",
     threads: 8
     resources:
-        gpu=lambda w: GPU_JOB * stage_settings(CFG, w.exp, "c2am_train")["gpus"],
-        nodes=lambda w: stage_settings(CFG, w.exp, "c2am_train")["nodes"],
+        gpu=lambda w: GPU_JOB * c2am_train(w)["gpus"],
+        nodes=lambda w: c2am_train(w)["nodes"],
     shell:
         "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
