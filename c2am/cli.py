@@ -1,14 +1,24 @@
-"""Command-line plumbing shared by the stages: flags generated from the config schema, so a stage's
-flags are named exactly like its config keys and carry the same defaults and help."""
+"""Command-line plumbing shared by the stages.
+
+Settings flags are generated from the config schema, hyphenated (`--batch-size` for the key `batch_size`), with
+the schema's defaults and descriptions; `settings_of(args, C2AMTrainSettings)` turns them back into typed
+settings. A stage is `parser()` + `run(args)` + `main(run, parser())`: no module-level state.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
-from .config import load_schema
+from .config import flag, section_props
 from .data.readers import load_dataset
+
+WHERE = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
+         "classifier_train": "classifiers.*.settings / classifier_presets",
+         "cam_train": "cams.*.settings / cam_presets", "cam_infer": "stages.cam_infer", "refine": "stages.refine",
+         "figure": "stages.figure", "tables": "stages.tables", "predict": "stages.predict", "init": "inits.NAME"}
 
 
 def _none_or(kind):
@@ -26,42 +36,49 @@ def _number_or_string(text: str):
         return text
 
 
-def add_settings(parser: argparse.ArgumentParser, section: str) -> list[str]:
-    """Add one flag per key of the schema's `<section>_props`; returns the keys."""
-    props = load_schema()["$defs"][f"{section}_props"]
-    where = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
-             "classifier_train": "classifiers.*.settings / classifier_presets",
-             "cam_train": "cams.*.settings / cam_presets", "cam_infer": "stages.cam_infer",
-             "refine": "stages.refine"}.get(
-        section, f"stages.{section} / experiments.*.{section}")
+def stage_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser whose help is the stage's docstring (what it reads and writes, and the command to run it)."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def add_paths(parser: argparse.ArgumentParser, *flags: str, **helps: str) -> None:
+    """Required path arguments, e.g. add_paths(p, "--maps", "--out", out="JSON file"). Help keys use underscores."""
+    for name in flags:
+        parser.add_argument(name, required=True, help=helps.get(name.lstrip("-").replace("-", "_")))
+
+
+def add_settings(parser: argparse.ArgumentParser, settings_cls) -> None:
+    """One flag per key of the settings class's schema section, e.g. `--batch-size` (dest batch_size)."""
+    section = settings_cls.SECTION
+    where = WHERE.get(section, f"stages.{section} / experiments.*.{section}")
     group = parser.add_argument_group(f"{section} settings (config.yaml: {where})")
-    for key, spec in props.items():
-        types = spec.get("type")
-        types = types if isinstance(types, list) else [types]
-        helptext = spec.get("description", "") + f" [default: {spec.get('default')}]"
-        kw: dict = {"default": spec.get("default"), "help": helptext}
+    for key, spec in section_props(section).items():
+        types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+        kw: dict = {"dest": key, "help": spec.get("description", "")}
+        if "default" in spec:
+            kw.update(default=spec["default"], help=f"{kw['help']} [default: {spec['default']}]".strip())
+        else:
+            kw["required"] = True
         if "boolean" in types:
-            group.add_argument(f"--{key}", action=argparse.BooleanOptionalAction, **kw)
+            group.add_argument(flag(key), action=argparse.BooleanOptionalAction, **kw)
             continue
         if "array" in types:
-            item = spec.get("items", {}).get("type", "string")
-            group.add_argument(f"--{key}", nargs="+", type=float if item == "number" else str, **kw)
+            item = spec["items"]["type"]
+            group.add_argument(flag(key), nargs="+", type=float if item == "number" else str, **kw)
             continue
         base = next(t for t in types if t != "null")
-        if base == "number" and "string" in types:
-            kind = _number_or_string
-        else:
-            kind = {"integer": int, "number": float, "string": str}[base]
+        kind = _number_or_string if base == "number" and "string" in types else \
+            {"integer": int, "number": float, "string": str}[base]
         if "null" in types:
             kind = _none_or(kind)
         if "enum" in spec and base == "string" and "null" not in types:
             kw["choices"] = spec["enum"]
-        group.add_argument(f"--{key}", type=kind, **kw)
-    return list(props)
+        group.add_argument(flag(key), type=kind, **kw)
 
 
-def settings_from(args: argparse.Namespace, keys: list[str]) -> dict:
-    return {k: getattr(args, k) for k in keys}
+def settings_of(args: argparse.Namespace, settings_cls):
+    """The typed settings given on the command line (see add_settings)."""
+    return settings_cls.from_dict({k: getattr(args, k) for k in section_props(settings_cls.SECTION)})
 
 
 def add_dataset_args(parser: argparse.ArgumentParser, split: bool = True) -> None:
@@ -78,22 +95,21 @@ def read_split(args: argparse.Namespace, split: str | None = None):
     return records
 
 
-def add_device_arg(parser: argparse.ArgumentParser) -> None:
+def add_device_args(parser: argparse.ArgumentParser, progress: bool = True) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: the cores Snakemake gave the job, else all)")
+    if progress:
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def add_training_args(parser: argparse.ArgumentParser, section: str) -> list[str]:
-    """The flags every training stage shares (init, data, outputs, device) plus the `section` settings."""
-    parser.add_argument("--init", required=True, help="init artifact from pretrain_init")
+def add_training_args(parser: argparse.ArgumentParser, settings_cls) -> None:
+    """The flags every training stage shares (init, data, outputs, device) plus its settings."""
+    add_paths(parser, "--init", "--out-model", "--checkpoint", "--train-log", init="init artifact from pretrain_init",
+              checkpoint="rewritten every epoch; a re-run resumes from it", train_log="JSONL training log")
     add_dataset_args(parser)
-    parser.add_argument("--out-model", required=True)
-    parser.add_argument("--checkpoint", required=True, help="rewritten every epoch; a re-run resumes from it")
-    parser.add_argument("--train-log", required=True, help="JSONL training log")
-    parser.add_argument("--no-progress", action="store_true")
-    add_device_arg(parser)
-    return add_settings(parser, section)
+    add_device_args(parser)
+    add_settings(parser, settings_cls)
 
 
 def set_threads(n: int | None) -> None:
@@ -104,9 +120,16 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(max(1, n // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
-def run_main(run, parser: argparse.ArgumentParser) -> None:
+def print_summary(summary: dict) -> None:
+    """One JSON line of a stage's summary (floats rounded to 2 decimals)."""
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}, default=str))
+
+
+def main(run, parser: argparse.ArgumentParser) -> None:
     """Parse, run, and turn known user errors into one clear line and exit status 1."""
     args = parser.parse_args()
+    if "threads" in vars(args):  # stages with add_device_args
+        set_threads(args.threads)
     try:
         run(args)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:

@@ -2,7 +2,8 @@
 
 Settings of a stage for an experiment are resolved as
     schema defaults  <-  stages.<stage>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiment.<stage>
-Every stage gets its settings as command-line flags named like the config keys (see `cli_flags`).
+Every stage gets its settings as command-line flags named like the config keys, with hyphens (`--batch-size`,
+see `cli_flags`); the stage turns them back into the typed settings of c2am.settings.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
-STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train")
+STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train", "predict")  # per experiment
 
 
 class ConfigError(ValueError):
@@ -30,6 +31,19 @@ class ConfigError(ValueError):
 def load_schema() -> dict:
     """The parsed schema, read once per process (callers must not modify it)."""
     return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def section_props(section: str) -> dict:
+    """The schema's property specs of a settings section (e.g. "c2am_train"): type, bounds, default, description."""
+    defs = load_schema()["$defs"]
+    if f"{section}_props" not in defs:
+        raise KeyError(f"the schema has no settings section {section!r}")
+    return defs[f"{section}_props"]
+
+
+def section_defaults(section: str) -> dict:
+    """The schema's defaults of a settings section: the only place defaults are written down."""
+    return _defaults_of(section_props(section))
 
 
 def _where(path) -> str:
@@ -80,6 +94,9 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
     for key, spec in schema["properties"].items():
         if "default" in spec:
             cfg.setdefault(key, copy.deepcopy(spec["default"]))
+    cfg["stages"] = {stage: {**section_defaults(stage), **(given or {})}
+                     for stage, given in {**{k: {} for k in schema["properties"]["stages"]["properties"]},
+                                          **cfg["stages"]}.items()}
     defs = schema["$defs"]
     for name, ds in cfg["datasets"].items():
         ds = {**_defaults_of(defs["dataset"]["properties"]), **ds}
@@ -178,7 +195,7 @@ def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) ->
     ImageNet), off for VOC and image folders; asking for it there without `stages.ddt.group_by: all` is an error.
     DDT rows are scored with stages.wsol_eval, so an experiment may not score its own rows differently."""
     fmt = cfg["datasets"][exp["dataset"]]["format"]
-    group_by = (cfg.get("stages", {}).get("ddt") or {}).get("group_by", "class")
+    group_by = cfg["stages"]["ddt"]["group_by"]
     labelled = fmt in ("cub", "imagenet") or group_by == "all"
     if exp["ddt"] is None:
         exp["ddt"] = labelled
@@ -266,10 +283,9 @@ def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
     """Resolved settings of `stage` for `experiment` (defaults <- stages <- preset <- experiment)."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}")
-    props = load_schema()["$defs"][f"{stage}_props"]
     exp = cfg["experiments"][experiment]
-    settings = _defaults_of(props)
-    settings.update(cfg.get("stages", {}).get(stage, {}) or {})
+    settings = section_defaults(stage)
+    settings.update(cfg["stages"][stage])
     if stage == "c2am_train" and exp.get("preset"):
         settings.update(cfg["presets"][exp["preset"]])
     settings.update(exp.get(stage, {}) or {})
@@ -278,9 +294,7 @@ def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
 
 def global_settings(cfg: dict, stage: str) -> dict:
     """Settings of a stage that does not depend on the experiment (ddt): defaults <- stages.<stage>."""
-    settings = _defaults_of(load_schema()["$defs"][f"{stage}_props"])
-    settings.update(cfg.get("stages", {}).get(stage, {}) or {})
-    return settings
+    return {**section_defaults(stage), **cfg["stages"][stage]}
 
 
 def recipe_settings(cfg: dict, kind: str, name: str) -> dict:
@@ -294,17 +308,22 @@ def recipe_settings(cfg: dict, kind: str, name: str) -> dict:
     return settings
 
 
+def flag(key: str) -> str:
+    """The command-line flag of a settings key: `batch_size` -> `--batch-size`."""
+    return "--" + key.replace("_", "-")
+
+
 def cli_flags(settings: dict[str, Any]) -> str:
-    """`--key value` flags, booleans as `--key` / `--no-key`, None as `--key none`, shell-quoted."""
+    """`--key value` flags (hyphenated), booleans as `--key` / `--no-key`, None as `--key none`, shell-quoted."""
     parts: list[str] = []
     for key in sorted(settings):
-        value = settings[key]
+        value, name = settings[key], flag(key)
         if isinstance(value, bool):
-            parts.append(f"--{key}" if value else f"--no-{key}")
+            parts.append(name if value else f"--no-{name[2:]}")
         elif value is None:
-            parts += [f"--{key}", "none"]
+            parts += [name, "none"]
         elif isinstance(value, (list, tuple)):
-            parts += [f"--{key}", *(shlex.quote(str(v)) for v in value)]
+            parts += [name, *(shlex.quote(str(v)) for v in value)]
         else:
-            parts += [f"--{key}", shlex.quote(str(value))]
+            parts += [name, shlex.quote(str(value))]
     return " ".join(parts)

@@ -1,5 +1,6 @@
-"""Atomic artifact writing: every output is written to a temporary sibling and renamed into place,
-so a stage killed half-way (or a full disk) never leaves a valid-looking partial file."""
+"""Artifact I/O: every output is written to a temporary sibling and renamed into place, so a stage killed
+half-way (or a full disk) never leaves a valid-looking partial file; torch artifacts are read without running
+code (weights_only); parquet files carry the producing stage and its settings; per-image file names."""
 
 from __future__ import annotations
 
@@ -122,3 +123,33 @@ def code_version() -> str:
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def image_file(image_id: str, suffix: str = ".png") -> str:
+    """File name of an image's per-image output (CAMs, cues, masks): its id with "/" as "__", plus suffix."""
+    return str(image_id).replace("/", "__") + suffix
+
+
+def write_gray_png(path: str | Path, image) -> None:
+    """A uint8 map (cue, saliency, pseudo label) as a grayscale PNG; a failed write is an error naming the file."""
+    import cv2
+
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"could not write {path}")
+
+
+def write_image_folder(out_dir: str | Path, stage: str, meta: dict, items, writer=write_gray_png,
+                       suffix: str = ".png") -> list[dict]:
+    """A folder of one file per image plus manifest.parquet (image_id, file, and each item's extra columns),
+    written as OUT.part and renamed when complete. `items` yields (image_id, array, extra columns dict);
+    `writer(path, array)` writes one file (default: a grayscale PNG)."""
+    import pandas as pd
+
+    rows = []
+    with atomic_dir(out_dir) as tmp:
+        for image_id, array, extra in items:
+            name = image_file(image_id, suffix)
+            writer(tmp / name, array)
+            rows.append({"image_id": image_id, "file": name, **extra})
+        write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", stage, meta)
+    return rows

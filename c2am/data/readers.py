@@ -12,18 +12,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from .records import Box, ImageRecord
+from .voc import VOC_CLASSES, voc_labels_from_mask
 
 IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
 
-VOC_CLASSES = (
-    "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
-)
-VOC_IGNORE = 255
 
 FORMATS = ("cub", "imagenet", "voc", "folder")
 
@@ -303,30 +298,6 @@ def _imagenet_record(root: Path, img: Path, split: str, label: int, boxes: list[
 
 
 # ----------------------------------------------------------------------------------------------- VOC
-def read_mask(path: str | Path) -> np.ndarray:
-    """A class-id mask PNG (palette indices or grayscale) as uint8 [H, W]; errors name the file."""
-    path = _require_file(Path(path), "mask")
-    try:
-        with Image.open(path) as im:
-            mode = im.mode
-            mask = np.array(im) if mode in ("P", "L") else None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read mask ({exc})") from exc
-    if mask is None:
-        raise ValueError(f"{path}: expected a palette or grayscale PNG of class ids, got mode {mode}")
-    return mask
-
-
-def voc_labels_from_mask(path: str | Path) -> tuple[int, ...]:
-    """Sorted VOC class ids present in a class-id mask PNG (palette indices), 0 and 255 excluded."""
-    counts = np.bincount(read_mask(path).ravel(), minlength=256)
-    present = np.flatnonzero(counts)
-    bad = present[(present >= len(VOC_CLASSES)) & (present != VOC_IGNORE)]
-    if bad.size:
-        raise ValueError(f"{path}: values {bad.tolist()} are neither VOC class ids (0-20) nor 255 (ignore)")
-    return tuple(int(c) for c in present if 0 < c < VOC_IGNORE)
-
-
 def read_voc(root: str | Path, split: str) -> list[ImageRecord]:
     """PASCAL VOC2012: ids from ImageSets/Segmentation/<split>.txt (else ImageSets/Main/<split>.txt).
 

@@ -18,7 +18,7 @@ class ActivationHead(nn.Module):
     border-based foreground rule useless); "zeros" is the authors' choice.
     """
 
-    def __init__(self, in_channels: int, init: str = "kaiming_normal", padding_mode: str = "replicate"):
+    def __init__(self, in_channels: int, init: str, padding_mode: str):
         super().__init__()
         if init not in HEAD_INITS:
             raise ValueError(f"head init must be one of {HEAD_INITS}, got {init!r}")
@@ -52,11 +52,10 @@ class C2AM(nn.Module):
     """Encoder + activation head. Input: RGB images scaled to [0, 1]; normalisation happens inside.
 
     `fg_flip` (a buffer, stored in checkpoints) says that the trained P activates the background, so the
-    foreground map is 1 - P; it is decided after training from data-set statistics (see train.py).
+    foreground map is 1 - P; it is decided after training from data-set statistics (see training/c2am.py).
     """
 
-    def __init__(self, backbone: StagedBackbone, head_init: str = "kaiming_normal", head_padding: str = "replicate",
-                 input_mean=(0.485, 0.456, 0.406), input_std=(0.229, 0.224, 0.225)):
+    def __init__(self, backbone: StagedBackbone, head_init: str, head_padding: str, input_mean, input_std):
         super().__init__()
         self.backbone = backbone
         self.head = ActivationHead(backbone.out_channels, head_init, head_padding)
@@ -83,9 +82,9 @@ class C2AM(nn.Module):
         return torch.where(self.fg_flip, 1 - p, p)
 
 
-def build_model(init_artifact: dict, head_init: str = "kaiming_normal", head_padding: str = "replicate") -> C2AM:
-    """C2AM with the backbone weights of a pretrain-init artifact (see init_weights.build_init)."""
-    backbone = build_backbone(init_artifact["backbone"], init_artifact.get("tf_padding", False))
+def build_model(init_artifact: dict, head_init: str, head_padding: str) -> C2AM:
+    """C2AM with the backbone weights of a pretrain-init artifact (see models.inits.build_init)."""
+    backbone = build_backbone(init_artifact["backbone"], init_artifact["tf_padding"])
     backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
     return C2AM(backbone, head_init, head_padding, init_artifact["input_mean"], init_artifact["input_std"])
 
@@ -94,10 +93,8 @@ def load_trained(path) -> tuple[C2AM, dict]:
     """A trained C2AM (eval mode) and its checkpoint metadata, from the c2am-train stage's model file."""
     from ..io import load_artifact
 
-    ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init"))
-    settings = ck.get("settings", {})
-    model = C2AM(build_backbone(ck["backbone"], ck["init"].get("tf_padding", False)),
-                 settings.get("head_init", "kaiming_normal"),
-                 settings.get("head_padding", "replicate"), ck["init"]["input_mean"], ck["init"]["input_std"])
+    ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init", "settings"))
+    model = C2AM(build_backbone(ck["backbone"], ck["init"]["tf_padding"]), ck["settings"]["head_init"],
+                 ck["settings"]["head_padding"], ck["init"]["input_mean"], ck["init"]["input_std"])
     model.load_state_dict(ck["model"], strict=True)
     return model.eval(), ck

@@ -8,7 +8,8 @@ label (255 = background, 0 = foreground; intermediate values are soft targets), 
 Training views: random resized crop (area in [scale_min, 1], aspect 3/4..4/3) of image and label together,
 resized to crop x crop, random horizontal flip. SGD with a head learning-rate multiplier, poly/cosine schedule,
 AMP + channels_last on GPU, one checkpoint per epoch and exact resume (same fingerprint rule as the other
-trainers, through supervised.fit). Prediction: the whole image resized to test_size x test_size, sigmoid, resized back to the original.
+trainers, through the shared loop). Prediction: the whole image resized to test_size x test_size, sigmoid,
+resized back to the original.
 """
 
 from __future__ import annotations
@@ -23,19 +24,21 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 from torch.utils.data import Dataset
 
-from .data.box_augment import draw_crop
-from .data.images import read_image, sample_generator
-from .data.records import ImageRecord
-from .io import code_version, load_artifact, save_torch
-from .models.backbones import build_backbone
-from .supervised import finish_run, fit, run_fingerprint
-from .train import TrainingError, pick_device, seed_everything
+from ..data.augment import draw_crop
+from ..data.images import read_image, sample_generator
+from ..data.records import ImageRecord
+from ..io import load_artifact
+from ..models.backbones import build_backbone
+from ..settings import CueTrainSettings
+from ..training.checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
+from ..training.loop import RunFiles, Task, bn_is_frozen, fit, pick_device
+from ..training.optim import param_groups
 
 
 class CueNet(nn.Module):
     """Backbone taps at stride 16 -> conv-BN-ReLU -> 1x1 conv: one background logit per pixel (input in [0, 1])."""
 
-    def __init__(self, backbone_name: str, input_mean, input_std, tf_padding: bool = False, width: int = 128):
+    def __init__(self, backbone_name: str, input_mean, input_std, tf_padding: bool, width: int):
         super().__init__()
         self.backbone = build_backbone(backbone_name, tf_padding, output_stride=16)
         self.head = nn.Sequential(nn.Conv2d(self.backbone.out_channels, width, 3, padding=1, bias=False),
@@ -60,72 +63,70 @@ def read_label(path: Path) -> torch.Tensor:
 
 
 class CueViews(Dataset):
-    def __init__(self, records: list[ImageRecord], labels: list[Path], settings: dict):
-        self.records, self.labels, self.s, self.epoch = records, labels, settings, 0
+    """(image, background label in [0, 1]) training views: the same random resized crop and flip of both."""
+
+    def __init__(self, records: list[ImageRecord], labels: list[Path], s: CueTrainSettings):
+        self.records, self.labels, self.s, self.epoch = records, labels, s, 0
 
     def __len__(self) -> int:
         return len(self.records)
 
     def __getitem__(self, item: tuple[int, int]):
         index, position = item
-        g = sample_generator(self.s["seed"], self.epoch, position)
+        g = sample_generator(self.s.seed, self.epoch, position)
         img = read_image(self.records[index].path)
         label = read_label(self.labels[index])
         if label.shape[-2:] != img.shape[-2:]:
             raise ValueError(f"{self.labels[index]}: label of size {tuple(label.shape[-2:])} does not match image "
                              f"{self.records[index].path} of size {tuple(img.shape[-2:])}")
-        left, top, w, h = draw_crop(img.shape[-1], img.shape[-2], self.s["scale_min"], g) \
-            if self.s["scale_min"] < 1 else (0, 0, img.shape[-1], img.shape[-2])
-        size = [self.s["crop"], self.s["crop"]]
+        left, top, w, h = draw_crop(img.shape[-1], img.shape[-2], self.s.scale_min, g) \
+            if self.s.scale_min < 1 else (0, 0, img.shape[-1], img.shape[-2])
+        size = [self.s.crop, self.s.crop]
         img = TF.resized_crop(img, top, left, h, w, size, antialias=True)
         label = TF.resized_crop(label.float(), top, left, h, w, size, antialias=False)
-        if self.s["hflip"] and bool(torch.rand(1, generator=g) < 0.5):
+        if self.s.hflip and bool(torch.rand(1, generator=g) < 0.5):
             img, label = img.flip(-1), label.flip(-1)
         return img, label / 255.0
 
 
-def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifact: dict, settings: dict,
+def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifact: dict, s: CueTrainSettings,
                     out_model: Path, checkpoint: Path, log_path: Path, device: str = "auto",
-                    progress: bool = True) -> dict:
+                    progress: bool = True, stop_after_steps: int | None = None) -> dict:
     """Train CueNet on (image, background pseudo label) pairs; write out_model; return a summary."""
     if len(records) != len(labels) or not records:
         raise TrainingError(f"need one pseudo label per image, got {len(records)} images and {len(labels)} labels")
-    s = dict(settings)
     dev = pick_device(device)
-    seed_everything(s["seed"])
+    seed_everything(s.seed)
     model = CueNet(init_artifact["backbone"], init_artifact["input_mean"], init_artifact["input_std"],
-                   init_artifact.get("tf_padding", False), s["head_width"])
+                   init_artifact["tf_padding"], s.head_width)
     model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
-    model.backbone.freeze(s["frozen_stages"])
-    head = [p for p in model.head.parameters() if p.requires_grad]
-    body = [p for p in model.backbone.parameters() if p.requires_grad]
-    groups = [{"params": body, "lr": s["lr"], "initial_lr": s["lr"]},
-              {"params": head, "lr": s["lr"] * s["head_lr_mult"], "initial_lr": s["lr"] * s["head_lr_mult"]}]
-    summary = fit(model, [g for g in groups if g["params"]], CueViews(records, labels, s),
-                  F.binary_cross_entropy_with_logits, s, init_artifact, dev, checkpoint, log_path,
-                  run_fingerprint("cue_model", s, init_artifact, records,
-                                  [hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in labels]),
-                  "cue model", "train_cue_model", progress)
-    model_cpu = model.to("cpu").to(memory_format=torch.contiguous_format)
-    save_torch({"model": model_cpu.state_dict(), "backbone": init_artifact["backbone"], "head_width": s["head_width"],
-                "init": {k: init_artifact.get(k) for k in ("source", "origin", "origin_sha256", "input_mean",
-                                                           "input_std", "bn_folded", "tf_padding")},
-                "settings": s, "summary": summary, "code_version": code_version()}, out_model)
+    model.backbone.freeze(s.frozen_stages)
+    label_hashes = [hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in labels]
+    task = Task("cue_model", model, CueViews(records, labels, s),
+                param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=1.0,
+                             train_norm_affine=s.train_bn_affine, decay_all=True),
+                lambda out, target: (F.binary_cross_entropy_with_logits(out.float(), target), {}),
+                run_fingerprint("cue_model", s.learned(), init_artifact, records, label_hashes),
+                bn_frozen=bn_is_frozen(s.bn_mode, init_artifact))
+    summary = fit(task, s, dev, RunFiles(checkpoint, log_path), progress=progress, stop_after_steps=stop_after_steps)
+    if "stopped_at_step" in summary:
+        return summary
+    save_model(out_model, model, init_artifact, s.to_dict(), summary)
     finish_run(summary, checkpoint, log_path)
     return summary
 
 
 def load_cue_model(path) -> tuple[CueNet, dict]:
-    ck = load_artifact(path, "cue model", "train_cue_model", ("model", "backbone", "init"))
-    model = CueNet(ck["backbone"], ck["init"]["input_mean"], ck["init"]["input_std"],
-                   ck["init"].get("tf_padding", False), ck.get("head_width", 128))
+    ck = load_artifact(path, "cue model", "train_cue_model", ("model", "backbone", "init", "settings"))
+    model = CueNet(ck["backbone"], ck["init"]["input_mean"], ck["init"]["input_std"], ck["init"]["tf_padding"],
+                   ck["settings"]["head_width"])
     model.load_state_dict(ck["model"], strict=True)
     return model.eval(), ck
 
 
 @torch.no_grad()
-def predict_background(model: CueNet, image: torch.Tensor, size: int, device: torch.device,
-                       amp: bool = True, flip: bool = True) -> np.ndarray:
+def predict_background(model: CueNet, image: torch.Tensor, size: int, device: torch.device, amp: bool,
+                       flip: bool = True) -> np.ndarray:
     """Background probability [H, W] float32 of a uint8 image [3, H, W] (whole image at size x size, averaged
     with its horizontal flip), at the image's original size."""
     h, w = image.shape[-2:]

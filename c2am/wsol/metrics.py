@@ -1,4 +1,4 @@
-"""WSOL metrics: IoU, GT-known / Top-k Loc, MaxBoxAccV2, PxAP, centre-box baseline, threshold choice.
+"""WSOL metrics: IoU, GT-known / Top-k Loc, MaxBoxAccV2, PxAP, centre-box baseline, the threshold chooser.
 
 Box convention (same as ``c2am.data.records``): ``(x0, y0, x1, y1)`` in continuous pixel coordinates,
 x1/y1 EXCLUSIVE edges; area = (x1 - x0) * (y1 - y0). IoU has no "+1" (old WSOL code adds one).
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from c2am.boxes import boxes_from_map, center_box, scale_boxes
+from .boxes import boxes_from_map, center_box, scale_boxes
 
 # Map thresholds swept by the C2AM authors' evaluation: 0.05, 0.10, ..., 0.95 (19 values).
 AUTHORS_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 2)
@@ -220,22 +220,17 @@ def max_box_acc_v2_from_curve(best: np.ndarray, thresholds, iou_thresholds=(0.3,
     return out
 
 
-def choose_threshold(
-    maps: Sequence[np.ndarray],
-    gt_boxes,
-    thresholds=AUTHORS_THRESHOLDS,
-    iou_threshold: float = 0.5,
-    transforms: Sequence[Transform] | None = None,
-    strict: bool = False,
-    all_contours: bool = False,
-) -> tuple[float, np.ndarray]:
-    """(best threshold, GT-known Loc curve [T]) on a calibration set (e.g. a held-out part of train).
+def loc_accuracy(best: np.ndarray, iou_threshold: float, strict: bool) -> np.ndarray:
+    """[T] GT-known Loc at each threshold of a [n, T] best-IoU curve (see best_iou_curve)."""
+    return _passes(np.asarray(best), iou_threshold, strict).mean(axis=0)
 
-    Largest contour by default; ties go to the first (lowest, for ascending thresholds) threshold.
-    """
+
+def choose_threshold(best: np.ndarray, thresholds, iou_threshold: float, strict: bool) -> tuple[float, np.ndarray]:
+    """The one threshold chooser: (the map threshold maximising GT-known Loc, the GT-known Loc curve [T]) from a
+    [n, T] best-IoU curve (see best_iou_curve) of the images it is chosen on. Ties go to the first threshold (the
+    lowest, for ascending thresholds). A box counts when IoU >= iou_threshold (> with strict)."""
     thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-    best = best_iou_curve(maps, gt_boxes, thr, all_contours=all_contours, transforms=transforms)
-    curve = _passes(best, iou_threshold, strict).mean(axis=0)
+    curve = loc_accuracy(best, iou_threshold, strict)
     return float(thr[int(np.argmax(curve))]), curve
 
 
@@ -259,14 +254,14 @@ def authors_protocol(
 
 def authors_protocol_from_curve(best: np.ndarray, thresholds=AUTHORS_THRESHOLDS, iou_threshold: float = 0.5,
                                 strict: bool = False) -> dict:
-    """The authors' protocol from a [n, T] best-IoU curve of the largest contour (see authors_protocol)."""
-    thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-    curve = _passes(best, iou_threshold, strict).mean(axis=0)
+    """The authors' protocol from a [n, T] best-IoU curve of the largest contour: choose_threshold on the
+    evaluated set itself."""
+    threshold, curve = choose_threshold(best, thresholds, iou_threshold, strict)
     return {
         "gt_known_loc_tuned_on_eval": float(curve.max()),
-        "threshold_tuned_on_eval": float(thr[int(np.argmax(curve))]),
+        "threshold_tuned_on_eval": threshold,
         "curve": curve,
-        "thresholds": thr,
+        "thresholds": np.asarray(thresholds, dtype=np.float64).reshape(-1),
         "protocol": "authors: box threshold tuned on the evaluated set (optimistic, not held-out)",
     }
 

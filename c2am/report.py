@@ -1,4 +1,5 @@
-"""Writing the paper's tables: CSV (percentages, rounded) plus a Markdown rendering next to it."""
+"""The paper's tables and figures as files: CSV (percentages, rounded) plus a Markdown rendering next to it, and
+matplotlib figures saved titled, tight and atomically."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .io import write_text
+from .io import atomic_path, write_text
 
 
 def read_metrics(path: str | Path) -> dict:
@@ -44,9 +45,39 @@ def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: s
     return table
 
 
-def add_cell_args(parser) -> None:
-    """The flags of the WSSS tables: one --cell per (experiment, CAM source, split, column) metrics JSON."""
-    parser.add_argument("--cell", nargs=6, action="append", required=True,
-                        metavar=("EXPERIMENT", "CAM", "DATASET", "SPLIT", "COLUMN", "METRICS_JSON"))
-    parser.add_argument("--decimals", type=int, default=2)
+def add_table_args(parser, row_flag: str, metavar: tuple[str, ...]) -> None:
+    """The flags of a table stage: repeated `row_flag` entries (one per row or cell), the tables settings
+    (--decimals) and --out (the CSV; the Markdown goes next to it)."""
+    from .cli import add_settings
+    from .settings import TableSettings
+
+    parser.add_argument(row_flag, nargs=len(metavar), action="append", required=True, metavar=metavar)
+    add_settings(parser, TableSettings)
     parser.add_argument("--out", required=True)
+
+
+CELL = ("EXPERIMENT", "CAM", "DATASET", "SPLIT", "COLUMN", "METRICS_JSON")  # the WSSS tables' --cell entries
+
+
+class WsssColumn:
+    """Column names of Tables 4-5: the CAMs and each refinement of them."""
+
+    CAMS = "CAMs"
+    CRF = {"crf_label": "+dCRF", "crf_softmax": "+dCRF (softmax)"}
+    C2AM_RAW = "+C2AM (raw 1-P)"
+    C2AM = "+C2AM"
+
+    @staticmethod
+    def saliency(label: str) -> str:
+        return f"+saliency ({label})"
+
+
+def save_figure(fig, out: str | Path, title: str, dpi: int = 90) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(title, fontsize=11)
+    top = 1 - 0.4 / fig.get_figheight()  # keep the title clear of the first row's titles
+    fig.tight_layout(rect=(0, 0, 1, top))
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
+    plt.close(fig)

@@ -20,10 +20,12 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .boxes import boxes_from_map, normalize_map
 from .data.images import ImageDecodeError, eval_view, read_image
 from .io import atomic_dir, write_parquet
 from .models.c2am import load_trained
+from .settings import PredictSettings
+from .training.loop import pick_device, progress_bar, to_input
+from .wsol.boxes import boxes_from_map, normalize_map
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
@@ -79,14 +81,10 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
 
 
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
-                   size: int = 448, batch_size: int = 16, workers: int = 2, device: str = "auto",
-                   previews: bool = True, amp: bool = True, progress: bool = True) -> dict:
+                   s: PredictSettings, device: str = "auto", progress: bool = True) -> dict:
     """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
     for every image under `folder`; the folder is written completely or not at all. Returns the summary."""
-    from tqdm import tqdm
-
-    from .train import pick_device
-
+    size = s.size
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     folder = Path(folder)
@@ -97,20 +95,17 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     on_gpu = dev.type == "cuda"
     if on_gpu:
         model = model.to(memory_format=torch.channels_last)
-    loader = DataLoader(_Views(files, size), batch_size=batch_size, num_workers=workers, collate_fn=_collate,
+    loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
     start = time.time()
     with atomic_dir(out_dir) as tmp:
-        for indices, views, originals, bad in tqdm(loader, disable=not progress, desc="predict", file=sys.stderr):
+        for indices, views, originals, bad in progress_bar(loader, len(loader), "predict", progress):
             skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
             if views is None:
                 continue
-            x = views.to(dev, non_blocking=True).float().div_(255)
-            if on_gpu:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on_gpu and amp):
-                maps = model.foreground_map(x).float().cpu().numpy()
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on_gpu and s.amp):
+                maps = model.foreground_map(to_input(views, dev, True)).float().cpu().numpy()
             for i, fg, img in zip(indices, maps, originals):
                 rel = files[i].relative_to(folder)
                 h, w = img.shape[-2:]
@@ -122,7 +117,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 mask_path = tmp / "masks" / rel.with_suffix(".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
-                if previews:
+                if s.previews:
                     prev = tmp / "previews" / rel.with_suffix(".jpg")
                     prev.parent.mkdir(parents=True, exist_ok=True)
                     rgb = overlay(img.permute(1, 2, 0).numpy(), mask, box)
@@ -139,6 +134,6 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                    "seconds": round(time.time() - start, 2), "skipped": skipped}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
-    for s in skipped:
-        print(f"skipped {s['file']}: {s['error']}", file=sys.stderr)
+    for item in skipped:
+        print(f"skipped {item['file']}: {item['error']}", file=sys.stderr)
     return summary

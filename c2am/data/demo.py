@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .readers import VOC_CLASSES
+from .voc import VOC_CLASSES, voc_palette
 
 GENERATOR_VERSION = 1
 MANIFEST = "demo.json"
@@ -234,16 +234,6 @@ def render_scene(class_ids: list[int], w: int, h: int, rng: np.random.Generator,
 
 
 # ----------------------------------------------------------------------------------------------- file writing
-def voc_palette() -> np.ndarray:
-    """The standard PASCAL VOC colour map, (256, 3) uint8 (index 255 -> (224, 224, 192))."""
-    idx = np.arange(256)
-    pal = np.zeros((256, 3), np.int64)
-    for j in range(8):
-        for ch in range(3):
-            pal[:, ch] |= ((idx >> (3 * j + ch)) & 1) << (7 - j)
-    return pal.astype(np.uint8)
-
-
 def _save_jpeg(img: np.ndarray, path: Path, quality: int) -> None:
     Image.fromarray(img).save(path, "JPEG", quality=int(quality), subsampling="4:2:0", optimize=False)
 
@@ -401,7 +391,7 @@ def generate_demo(out_dir: str | Path, *, n_classes: int = 4, n_train_per_class:
         os.chmod(tmp, 0o755)
         args = (n_classes, n_train_per_class, n_test_per_class, tuple(image_size), seed)
         manifest = {
-            "generator": "c2am.data.synthetic", "version": GENERATOR_VERSION, "params": params,
+            "generator": "c2am.data.demo", "version": GENERATOR_VERSION, "params": params,
             "classes": [f"{c + 1:03d}.{CLASSES[c].name}" for c in range(n_classes)],
             "voc_class_ids": list(range(1, n_classes + 1)),
             "cub": _write_cub(tmp / CUB_DIR, *args), "voc": _write_voc(tmp / VOC_DIR, *args),

@@ -15,23 +15,24 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from ..data.images import Geometry
+from ..io import read_parquet_meta, write_parquet
 from .boxes import normalize_map
-from .data.images import Geometry
-from .io import read_parquet_meta, write_parquet
 
 GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
 
 
 class MapWriter:
-    """Accumulates maps and writes shards into a temporary folder that replaces `out_dir` on `close()`."""
+    """Accumulates maps and writes shards into a temporary folder that replaces `out_dir` on `close()`; `meta`
+    (the producing settings, model, backbone, foreground side) goes into the manifest's metadata."""
 
-    def __init__(self, out_dir: str | Path, shard_size: int, settings: dict):
+    def __init__(self, out_dir: str | Path, shard_size: int, meta: dict):
         self.out_dir = Path(out_dir)
         self.tmp = self.out_dir.with_name(self.out_dir.name + ".part")
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         self.tmp.mkdir(parents=True)
-        self.shard_size, self.settings = shard_size, settings
+        self.shard_size, self.meta = shard_size, meta
         self.rows: list[dict] = []
         self.buffer: list[np.ndarray] = []
         self.shard = 0
@@ -54,17 +55,28 @@ class MapWriter:
         self._flush()
         if not self.rows:
             raise ValueError("no maps were written (empty split?)")
-        write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.settings)
+        write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.meta)
         if self.out_dir.exists():
             shutil.rmtree(self.out_dir)
         self.tmp.rename(self.out_dir)
 
 
-class MapStore:
-    """Read access to an extracted map folder."""
+SIDES = ("stored", "opposite", "per_image")
 
-    def __init__(self, folder: str | Path):
-        self.folder = Path(folder)
+
+class MapStore:
+    """Read access to an extracted map folder.
+
+    `side` says which side of the stored maps is read as foreground: "stored" (as written: the data-set
+    decision of train_c2am), "opposite" (1 - map), or "per_image" (per image the side whose outer ring of cells is
+    darker than the inside: the foreground rule applied to every image on its own). Every accessor (raw,
+    prepared, original_size_map) reads through it.
+    """
+
+    def __init__(self, folder: str | Path, side: str = "stored"):
+        if side not in SIDES:
+            raise ValueError(f"unknown map side {side!r}; use one of {SIDES}")
+        self.folder, self.side = Path(folder), side
         manifest = self.folder / "manifest.parquet"
         if not manifest.is_file():
             raise FileNotFoundError(f"no manifest.parquet in {self.folder} (run the extract_maps stage)")
@@ -73,15 +85,27 @@ class MapStore:
         self._shards: dict[int, np.ndarray] = {}
         self.index = {image_id: i for i, image_id in enumerate(self.manifest["image_id"])}
 
+    def with_side(self, side: str) -> "MapStore":
+        """The same maps read from another side."""
+        return MapStore(self.folder, side)
+
     def __len__(self) -> int:
         return len(self.manifest)
 
     def raw(self, i: int) -> np.ndarray:
+        """Map i at feature resolution (float32), from this store's side."""
         row = self.manifest.iloc[i]
         shard = int(row["shard"])
         if shard not in self._shards:
             self._shards[shard] = np.load(self.folder / f"maps-{shard:05d}.npy", mmap_mode="r")
-        return np.asarray(self._shards[shard][int(row["row"])], dtype=np.float32)
+        m = np.asarray(self._shards[shard][int(row["row"])], dtype=np.float32)
+        if self.side == "opposite":
+            return 1 - m
+        if self.side == "per_image":
+            ring = np.ones(m.shape, bool)
+            ring[1:-1, 1:-1] = False
+            return 1 - m if m[ring].mean() > m[~ring].mean() else m
+        return m
 
     def geometry(self, i: int) -> Geometry:
         row = self.manifest.iloc[i]

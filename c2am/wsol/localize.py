@@ -12,9 +12,10 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from ..data.records import ImageRecord
+from ..settings import BoxSettings, WsolEvalSettings
 from . import metrics
 from .boxes import boxes_from_map, clip_boxes, normalize_map, scale_boxes
-from .data.records import ImageRecord
 from .maps import MapStore
 
 CHUNK = 256
@@ -58,9 +59,9 @@ def check_boxes_inside(records: list[ImageRecord], geometries) -> None:
                                  f"lies outside the image ({g.orig_w} x {g.orig_h} pixels): check its annotation")
 
 
-def best_iou_curve(store: MapStore, records: list[ImageRecord], thresholds, normalization: str,
-                   all_contours: bool, upsample: bool = True) -> np.ndarray:
-    """[n, T] best IoU with the GT boxes of each record at each threshold (chunked)."""
+def store_iou_curve(store: MapStore, records: list[ImageRecord], thresholds, normalization: str,
+                    all_contours: bool, upsample: bool) -> np.ndarray:
+    """[n, T] best IoU with the GT boxes of each record at each threshold, on the stored maps (chunked)."""
     rows = _aligned(store, records)
     out = []
     for start in range(0, len(rows), CHUNK):
@@ -71,20 +72,22 @@ def best_iou_curve(store: MapStore, records: list[ImageRecord], thresholds, norm
     return np.concatenate(out) if out else np.zeros((0, len(thresholds)))
 
 
-def choose_box_threshold(store: MapStore, train_records: list[ImageRecord], settings: dict) -> dict:
-    """The threshold maximising GT-known Loc on the calibration part of the training split."""
-    calib = calibration_subset(train_records, settings["calib_fraction"], settings["calib_seed"])
-    grid = threshold_grid(settings["threshold_grid_step"])
-    curve = (best_iou_curve(store, calib, grid, settings["normalization"], settings["all_contours"],
-                            settings.get("upsample", True)) >= 0.5).mean(axis=0)
-    best = int(np.argmax(curve))
-    return {"threshold": float(grid[best]), "calibration_gt_known_loc": float(curve[best]),
+def choose_box_threshold(store: MapStore, train_records: list[ImageRecord], box: BoxSettings,
+                         evaluation: WsolEvalSettings) -> dict:
+    """The threshold maximising GT-known Loc (counted as the evaluation counts it: evaluation.iou_threshold and
+    .strict) on the calibration part of the training split."""
+    calib = calibration_subset(train_records, box.calib_fraction, box.calib_seed)
+    grid = threshold_grid(box.threshold_grid_step)
+    best = store_iou_curve(store, calib, grid, box.normalization, box.all_contours, box.upsample)
+    threshold, curve = metrics.choose_threshold(best, grid, evaluation.iou_threshold, evaluation.strict)
+    return {"threshold": threshold, "calibration_gt_known_loc": float(curve.max()),
             "grid": grid.tolist(), "curve": curve.tolist(), "calibration_images": [r.image_id for r in calib],
-            "normalization": settings["normalization"], "all_contours": settings["all_contours"]}
+            "normalization": box.normalization, "all_contours": box.all_contours,
+            "iou_threshold": evaluation.iou_threshold, "strict": evaluation.strict}
 
 
 def boxes_table(store: MapStore, threshold: float, normalization: str, all_contours: bool,
-                upsample: bool = True) -> pd.DataFrame:
+                upsample: bool) -> pd.DataFrame:
     """One row per (image, box) in original pixels, with the threshold and a score (mean normalised
     activation inside the box on the map)."""
     rows = []
@@ -101,14 +104,15 @@ def boxes_table(store: MapStore, threshold: float, normalization: str, all_conto
     return pd.DataFrame(rows, columns=["image_id", "box", "x0", "y0", "x1", "y1", "threshold", "score"])
 
 
-def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFrame, settings: dict,
-                   box_settings: dict) -> dict:
+def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFrame, s: WsolEvalSettings,
+                   normalization: str, upsample: bool) -> dict:
     """GT-known Loc of the boxes (held-out threshold), the authors' test-tuned protocol, MaxBoxAccV2,
-    PxAP (where masks exist) and the centre-box baseline, on one split."""
+    PxAP (where masks exist) and the centre-box baseline, on one split. `normalization` and `upsample` are the
+    map scaling the boxes were made with (the box table's metadata)."""
     records = [r for r in records if r.boxes]
     if not records:
         raise ValueError("the evaluation split has no GT boxes")
-    iou_thr, strict = settings["iou_threshold"], settings["strict"]
+    iou_thr, strict = s.iou_threshold, s.strict
     by_image = {k: g[["x0", "y0", "x1", "y1"]].to_numpy() for k, g in boxes.groupby("image_id", sort=False)}
     missing = [r.image_id for r in records if r.image_id not in by_image]
     if missing:
@@ -118,20 +122,18 @@ def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFr
     labels = [r.label if r.label is not None else -1 for r in records]
     out: dict = {"images": len(records), "iou_threshold": iou_thr, "strict": strict,
                  "box_threshold": float(boxes["threshold"].iloc[0]) if len(boxes) else None,
-                 "normalization": box_settings["normalization"]}
+                 "normalization": normalization}
     out["gt_known_loc"] = metrics.gt_known_loc(pred, gts, iou_thr, strict)
     out["gt_known_loc_class_avg"] = metrics.gt_known_loc_class_averaged(pred, gts, labels, iou_thr, strict)
-    norm, upsample = box_settings["normalization"], box_settings.get("upsample", True)
-
     authors = metrics.AUTHORS_THRESHOLDS
-    curve = best_iou_curve(store, records, authors, norm, all_contours=False, upsample=upsample)
+    curve = store_iou_curve(store, records, authors, normalization, all_contours=False, upsample=upsample)
     protocol = metrics.authors_protocol_from_curve(curve, authors, iou_thr, strict)
     out["authors_protocol"] = {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in protocol.items()}
 
     # MaxBoxAccV2 follows Choe et al.: min-max normalised maps, all contours, fine threshold sweep.
-    sweep = np.round(np.arange(0, 1, settings["maxboxacc_step"]), 6)
-    fine = best_iou_curve(store, records, sweep, "minmax", all_contours=True, upsample=upsample)
-    mba = metrics.max_box_acc_v2_from_curve(fine, sweep, settings["maxboxacc_iou"], strict)
+    sweep = np.round(np.arange(0, 1, s.maxboxacc_step), 6)
+    fine = store_iou_curve(store, records, sweep, "minmax", all_contours=True, upsample=upsample)
+    mba = metrics.max_box_acc_v2_from_curve(fine, sweep, s.maxboxacc_iou, strict)
     out.update({k: v for k, v in mba.items() if k.startswith("MaxBoxAcc") or k.startswith("best_threshold")})
 
     masked = [r for r in records if r.mask_path is not None]
@@ -163,87 +165,21 @@ def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
     return metrics.pxap(maps, masks, thresholds)["PxAP"]
 
 
-def evaluate_psol(records: list[ImageRecord], boxes: pd.DataFrame, classes: pd.DataFrame, iou_threshold: float = 0.5,
-                  strict: bool = False) -> dict:
-    """Top-1 / Top-5 / GT-known Loc of a localizer's boxes with a classifier's top-k classes on one split,
-    each averaged over images and over classes (PSOL), plus the classifier's top-1 / top-5 accuracy.
-
-    With fewer than 5 classes Top-5 uses all of them (`top5_k` says how many)."""
-    records = [r for r in records if r.boxes]
-    if not records:
-        raise ValueError("the evaluation split has no GT boxes")
-    unlabeled = [r.image_id for r in records if r.label is None]
-    if unlabeled:
-        raise ValueError(f"Top-1/Top-5 Loc need class labels; {len(unlabeled)} images have none, e.g. {unlabeled[:3]}")
-    by_image = {k: g[["x0", "y0", "x1", "y1"]].to_numpy() for k, g in boxes.groupby("image_id", sort=False)}
-    cls = classes.set_index("image_id")
-    for table, name in ((by_image, "localizer boxes"), (cls.index, "classifier predictions")):
-        missing = [r.image_id for r in records if r.image_id not in table]
-        if missing:
-            raise ValueError(f"{name} lack {len(missing)} images of the split, e.g. {missing[:5]}")
-    k = len([c for c in classes.columns if c.startswith("top")])
-    topk = cls.loc[[r.image_id for r in records], [f"top{j + 1}" for j in range(k)]].to_numpy()
-    pred = [by_image[r.image_id] for r in records]
-    gts = [r.boxes for r in records]
-    labels = np.array([r.label for r in records])
-    out = {"images": len(records), "classes": int(len(np.unique(labels))), "iou_threshold": iou_threshold,
-           "strict": strict, "top5_k": min(5, k)}
-    for avg in (False, True):
-        suffix = "_class_avg" if avg else ""
-        out["top1_loc" + suffix] = metrics.top_k_loc(pred, gts, topk, labels, 1, iou_threshold, strict, avg)
-        out["top5_loc" + suffix] = metrics.top_k_loc(pred, gts, topk, labels, min(5, k), iou_threshold, strict, avg)
-    out["gt_known_loc"] = metrics.gt_known_loc(pred, gts, iou_threshold, strict)
-    out["gt_known_loc_class_avg"] = metrics.gt_known_loc_class_averaged(pred, gts, labels, iou_threshold, strict)
-    out["top1_cls"] = float((topk[:, 0] == labels).mean())
-    out["top5_cls"] = float((topk[:, :min(5, k)] == labels[:, None]).any(axis=1).mean())
-    return out
-
-
-class _SidedStore:
-    """A MapStore whose maps are read from one side: the stored foreground map, its opposite (1 - map), or
-    per image the side whose outer ring of cells is darker than the inside (the foreground rule applied to
-    every image on its own instead of to the data set)."""
-
-    def __init__(self, store: MapStore, side: str):
-        if side not in ("stored", "opposite", "per_image"):
-            raise ValueError(f"unknown side {side!r}")
-        self.store, self.side = store, side
-        self.folder, self.index, self.manifest = store.folder, store.index, store.manifest
-
-    def __len__(self) -> int:
-        return len(self.store)
-
-    def geometry(self, i: int):
-        return self.store.geometry(i)
-
-    def raw(self, i: int) -> np.ndarray:
-        m = self.store.raw(i)
-        if self.side == "opposite":
-            return 1 - m
-        if self.side == "per_image":
-            ring = np.ones(m.shape, bool)
-            ring[1:-1, 1:-1] = False
-            return 1 - m if m[ring].mean() > m[~ring].mean() else m
-        return m
-
-    prepared = MapStore.prepared
-
-
 def fg_rule_ablation(train_store: MapStore, test_store: MapStore, train_records: list[ImageRecord],
-                     test_records: list[ImageRecord], box_settings: dict, iou_threshold: float = 0.5) -> dict:
+                     test_records: list[ImageRecord], box: BoxSettings, evaluation: WsolEvalSettings) -> dict:
     """GT-known Loc of the test split under three foreground rules, each with its own held-out threshold
     (chosen on the training split's calibration part, as for the main result):
     dataset_border (ours: one decision for the data set), raw_P (no rule: P is the foreground), and
     per_image_border (the same border test on every image separately)."""
-    flipped = bool(train_store.meta.get("settings", {}).get("fg_flip", False))
+    flipped = bool(train_store.meta["settings"]["fg_flip"])
     sides = {"dataset_border": "stored", "raw_P": "opposite" if flipped else "stored", "per_image_border": "per_image"}
     test_records = [r for r in test_records if r.boxes]
     out = {"fg_flip": flipped, "rules": {}}
     for rule, side in sides.items():
-        chosen = choose_box_threshold(_SidedStore(train_store, side), train_records, box_settings)
-        t = chosen["threshold"]
-        best = best_iou_curve(_SidedStore(test_store, side), test_records, [t], box_settings["normalization"],
-                              box_settings["all_contours"], box_settings.get("upsample", True))[:, 0]
-        out["rules"][rule] = {"side": side, "threshold": t, "gt_known_loc": float((best >= iou_threshold).mean()),
+        t = choose_box_threshold(train_store.with_side(side), train_records, box, evaluation)["threshold"]
+        best = store_iou_curve(test_store.with_side(side), test_records, [t], box.normalization, box.all_contours,
+                               box.upsample)
+        accuracy = metrics.loc_accuracy(best, evaluation.iou_threshold, evaluation.strict)[0]
+        out["rules"][rule] = {"side": side, "threshold": t, "gt_known_loc": float(accuracy),
                               "images": len(test_records)}
     return out

@@ -19,8 +19,8 @@ from pathlib import Path
 import torch
 import torchvision
 
-from .io import load_artifact
-from .models.backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, StagedBackbone, build_backbone
+from ..io import load_artifact
+from .backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, StagedBackbone, build_backbone
 
 # Keys of the classification head, dropped from a full-network checkpoint (prefixes).
 CLASSIFIER_PREFIXES = {
@@ -155,6 +155,7 @@ def efficientnet_lite0_package_file() -> Path:
 
 def build_init(backbone_name: str, source: str, path: str | None = None, weights: str = "IMAGENET1K_V1",
                input_scaling: str | None = None, seed: int = 0, tf_padding: bool = False) -> dict:
+    # keyword defaults = the schema's `init` defaults (tests/test_settings.py checks)
     """Return the init artifact: backbone state dict in its own key space + how to feed it.
 
     The artifact records the source file and its sha256, the classifier/non-backbone keys that were dropped,

@@ -13,7 +13,6 @@ outer ring of cells must not exceed the mean inside it (objects rarely fill the 
 
 from __future__ import annotations
 
-import sys
 import time
 from collections import defaultdict
 
@@ -23,9 +22,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from ..data.images import Geometry
+from ..data.records import ImageRecord
+from ..settings import DDTSettings
+from ..training.loop import amp_dtype, progress_bar, to_input
 from .boxes import clip_boxes, scale_boxes
-from .data.images import Geometry
-from .data.records import ImageRecord
 from .extract import EvalViews
 from .maps import MapStore, MapWriter
 
@@ -101,7 +102,7 @@ def group_records(records: list[ImageRecord], group_by: str) -> dict[str, list[I
     unlabeled = [r.image_id for r in records if r.label is None]
     if unlabeled:
         raise ValueError(f"DDT groups images by class, but {len(unlabeled)} images have no class label "
-                         f"(e.g. {unlabeled[:3]}); set stages.ddt.group_by: all (or --group_by all) for unlabeled data")
+                         f"(e.g. {unlabeled[:3]}); set stages.ddt.group_by: all (or --group-by all) for unlabeled data")
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
     for r in records:
         groups[str(r.label)].append(r)
@@ -122,39 +123,33 @@ class DDTFeatures(torch.nn.Module):
 
 
 @torch.no_grad()
-def run_ddt(features: DDTFeatures, records: list[ImageRecord], settings: dict, out_dir, device: torch.device,
-            progress: bool = True) -> dict:
-    """DDT projection maps of every record, written as a map folder (MapWriter) in record-group order.
+def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, out_dir, device: torch.device,
+            meta: dict, progress: bool = True) -> dict:
+    """DDT projection maps of every record, written as a map folder (MapWriter, metadata: the settings and `meta`)
+    in record-group order.
 
     Features of a group are kept on the host (float16) while they fit `cache_mb`; a larger group (ImageNet
     classes at 448 px) is read a second time for the projection instead.
     """
-    from tqdm import tqdm
-
     on_gpu = device.type == "cuda"
     features = features.to(device).eval()
-    if on_gpu and settings["channels_last"]:
+    if on_gpu and s.channels_last:
         features = features.to(memory_format=torch.channels_last)
-    amp_dtype = torch.bfloat16 if on_gpu and torch.cuda.is_bf16_supported() else torch.float16
-    groups = group_records(records, settings["group_by"])
-    writer = MapWriter(out_dir, settings["shard_size"], settings)
+    groups = group_records(records, s.group_by)
+    writer = MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta})
     summary = {"groups": {}, "images": len(records)}
     start = time.time()
-    cache_bytes = settings["cache_mb"] * 2 ** 20
+    cache_bytes = s.cache_mb * 2 ** 20
 
     def batches(group):
-        loader = DataLoader(EvalViews(group, settings["resize"], None), batch_size=settings["batch_size"],
-                            num_workers=settings["workers"], pin_memory=on_gpu, shuffle=False)
+        loader = DataLoader(EvalViews(group, s.resize, None), batch_size=s.batch_size, num_workers=s.workers,
+                            pin_memory=on_gpu, shuffle=False)
         for images, geoms, idx in loader:
-            x = images.to(device, non_blocking=True).float().div_(255)
-            if on_gpu and settings["channels_last"]:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=on_gpu and settings["amp"]):
-                f = features(x)
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
+                f = features(to_input(images, device, s.channels_last))
             yield f.float(), geoms, idx
 
-    bar = tqdm(total=len(records), disable=not progress, desc="DDT", file=sys.stderr,
-               mininterval=1 if sys.stderr.isatty() else 15)
+    bar = progress_bar(None, len(records), "DDT", progress)
     for name, group in groups.items():
         stats = None
         cached: list | None = []

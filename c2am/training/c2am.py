@@ -1,0 +1,124 @@
+"""C2AM training on unlabeled images: the contrastive loss of the paper as a step of the shared loop, DDP with the
+global-batch gather under torchrun, and the data-set level decision of which side of P is foreground.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import Dataset
+
+from ..data.images import eval_view, read_image, sample_generator, train_view
+from ..data.records import ImageRecord
+from ..losses import contrastive_loss
+from ..models.c2am import C2AM, build_model
+from ..settings import C2AMTrainSettings
+from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
+from .distributed import convert_sync_batchnorm, env_world_size, gather_with_grad, launch_command
+from .loop import RunFiles, Task, bn_is_frozen, distributed_run, fit
+from .optim import param_groups
+
+
+class TrainViews(Dataset):
+    """Augmented training views (uint8); randomness keyed by (seed, epoch, position in the epoch)."""
+
+    def __init__(self, records: list[ImageRecord], s: C2AMTrainSettings):
+        self.records, self.s, self.epoch = records, s, 0
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, item: tuple[int, int]) -> torch.Tensor:
+        index, position = item
+        g = sample_generator(self.s.seed, self.epoch, position)
+        img = read_image(self.records[index].path)
+        return train_view(img, self.s.resize, self.s.crop, self.s.hflip, self.s.scale_min, self.s.color_jitter, g)
+
+
+def contrastive_step(s: C2AMTrainSettings):
+    """The loss of one batch: v_f, v_b of every process gathered with gradient (the global batch), then Eqs. 2-9."""
+
+    def loss(outputs, _target):
+        v_fg, v_bg, _ = outputs
+        terms = contrastive_loss(gather_with_grad(v_fg), gather_with_grad(v_bg), s.alpha, s.loss_variant)
+        return terms.total, {k: v for k, v in terms.as_floats().items() if k != "total"}
+
+    return loss
+
+
+def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSettings, out_model: Path,
+               checkpoint: Path, log_path: Path, device: str = "auto", progress: bool = True,
+               stop_after_steps: int | None = None) -> dict:
+    """Train C2AM on unlabeled `records`; write the final model to `out_model`; return a summary.
+
+    `checkpoint` is rewritten every epoch (and every `checkpoint_every_steps` steps); a run started again with
+    the same settings, init and images resumes from it exactly. `stop_after_steps` simulates a kill (for tests).
+    Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global batch with DDP; only rank 0
+    writes the log, checkpoints and the model.
+    """
+    world = env_world_size()
+    if world != s.gpus * s.nodes:
+        raise TrainingError(f"gpus x nodes = {s.gpus} x {s.nodes} processes asked for, but this is one of {world}; "
+                            f"start it with {launch_command('python', s.gpus, s.nodes)} -m stages.train_c2am ...")
+    if len(records) < 2:
+        raise TrainingError(f"C2AM needs at least 2 training images (the loss compares the images of a batch), "
+                            f"got {len(records)}")
+    with distributed_run(device) as (ctx, dev):
+        seed_everything(s.seed)
+        model = build_model(init_artifact, s.head_init, s.head_padding)
+        model.backbone.freeze(s.frozen_stages)
+        if s.sync_bn and ctx.active:
+            convert_sync_batchnorm(model, dev.type)
+        task = Task("c2am", model, TrainViews(records, s),
+                    param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=2.0,
+                                 train_norm_affine=s.train_bn_affine),
+                    contrastive_step(s), run_fingerprint("c2am", s.learned(), init_artifact, records),
+                    bn_frozen=bn_is_frozen(s.bn_mode, init_artifact), compile=s.compile)
+        start = time.time()
+        summary = fit(task, s, dev, RunFiles(checkpoint, log_path), ctx, progress, stop_after_steps)
+        if "stopped_at_step" in summary:
+            return summary
+        if not ctx.is_main:
+            ctx.barrier()  # rank 0 decides the foreground side and writes the model
+            return {"rank": ctx.rank, "steps": summary["steps"]}
+        fg = decide_foreground(model, records, s, dev)
+        model.fg_flip.fill_(fg["flip"])
+        summary.update(foreground=fg, train_seconds=time.time() - start)
+        save_model(out_model, model, init_artifact, s.to_dict(), summary)
+        finish_run(summary, checkpoint, log_path)
+        ctx.barrier()
+        return summary
+
+
+@torch.no_grad()
+def decide_foreground(model: C2AM, records: list[ImageRecord], s: C2AMTrainSettings, dev: torch.device) -> dict:
+    """Which side of P is foreground, judged on the data set (not on one batch).
+
+    P is computed on up to `fg_rule_images` training images (whole image resized to crop x crop). If the mean
+    activation on the map's outer ring of cells exceeds the mean inside it, P marks the background and the
+    foreground map is 1 - P. Objects rarely fill the border of most photos, so this holds on data-set level
+    even where single images disagree.
+    """
+    model.eval()
+    step = max(1, len(records) // s.fg_rule_images)
+    chosen = records[::step][: s.fg_rule_images]
+    border_sum = inner_sum = 0.0
+    votes = 0
+    for i in range(0, len(chosen), 32):
+        batch = torch.stack([eval_view(read_image(r.path), s.crop, None)[0] for r in chosen[i:i + 32]])
+        p = model.head(model.features(batch.to(dev).float() / 255)).float()[:, 0]
+        ring = torch.ones_like(p[0], dtype=torch.bool)
+        ring[1:-1, 1:-1] = False
+        border = p[:, ring].mean(1)
+        inner = p[:, ~ring].mean(1)
+        border_sum += float(border.sum())
+        inner_sum += float(inner.sum())
+        votes += int((border > inner).sum())
+    n = len(chosen)
+    border_mean, inner_mean = border_sum / n, inner_sum / n
+    return {"rule": "dataset_border_vs_inner", "images": n, "border_mean": border_mean,
+            "inner_mean": inner_mean, "flip": bool(border_mean > inner_mean),
+            "images_with_bright_border": votes}
+
