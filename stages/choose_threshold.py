@@ -13,34 +13,33 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import write_json
-from c2am.localize import choose_box_threshold
-from c2am.maps import MapStore
-
-KEYS: list[str] = []
+from c2am.settings import BoxSettings, WsolEvalSettings
+from c2am.wsol.localize import choose_box_threshold
+from c2am.wsol.maps import MapStore
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = settings_from(args, KEYS)
-    if settings["threshold"] == "auto":
-        result = choose_box_threshold(MapStore(args.maps), read_split(args), settings)
+    box, evaluation = settings_of(args, BoxSettings), settings_of(args, WsolEvalSettings)
+    if box.threshold == "auto":
+        result = choose_box_threshold(MapStore(args.maps), read_split(args), box, evaluation)
         print(f"threshold {result['threshold']:.3f}: GT-known Loc {100 * result['calibration_gt_known_loc']:.1f}% "
               f"on {len(result['calibration_images'])} calibration images of split {args.split}")
     else:
-        result = {"threshold": float(settings["threshold"]), "fixed": True}
-    result["settings"] = settings
+        result = {"threshold": float(box.threshold), "fixed": True}
+    result["settings"] = box.to_dict()
     write_json(result, args.out)
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maps", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--maps", "--out", maps="extract_maps output of the training split", out="threshold JSON")
     add_dataset_args(p)
-    p.add_argument("--out", required=True)
-    KEYS[:] = add_settings(p, "boxes")
+    add_settings(p, BoxSettings)
+    add_settings(p, WsolEvalSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -18,48 +18,44 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import add_dataset_args, add_device_arg, add_settings, read_split, run_main, set_threads, settings_from
-from c2am.ddt import DDTFeatures, ddt_boxes_table, run_ddt
-from c2am.init_weights import load_init
+from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of
+from c2am.cli import stage_parser
 from c2am.io import write_json, write_parquet
-from c2am.maps import MapStore
 from c2am.models.backbones import build_backbone
-from c2am.train import pick_device
-
-KEYS: list[str] = []
+from c2am.models.inits import load_init
+from c2am.settings import DDTSettings
+from c2am.training.loop import pick_device
+from c2am.wsol.ddt import DDTFeatures, ddt_boxes_table, run_ddt
+from c2am.wsol.maps import MapStore
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    settings = settings_from(args, KEYS)
+    s = settings_of(args, DDTSettings)
     init = load_init(args.init)
-    backbone = build_backbone(init["backbone"], init.get("tf_padding", False), settings["output_stride"])
+    backbone = build_backbone(init["backbone"], init["tf_padding"], s.output_stride)
     backbone.net.load_state_dict(init["state_dict"], strict=True)
     features = DDTFeatures(backbone, init["input_mean"], init["input_std"])
-    meta = {**settings, "method": "ddt", "init": args.init, "backbone": init["backbone"]}
-    summary = run_ddt(features, read_split(args), meta, args.out_maps, pick_device(args.device),
+    meta = {"method": "ddt", "init": args.init, "backbone": init["backbone"]}
+    summary = run_ddt(features, read_split(args), s, args.out_maps, pick_device(args.device), meta,
                       progress=not args.no_progress)
     table, empty = ddt_boxes_table(MapStore(args.out_maps))
     summary["images_without_positive_region"] = empty
-    write_parquet(table, args.out_boxes, "ddt_boxes", {**meta, "normalization": "minmax", "upsample": True})
-    write_json({**summary, "settings": meta, "split": args.split}, args.summary)
+    write_parquet(table, args.out_boxes, "ddt_boxes", {**s.to_dict(), **meta, "normalization": "minmax",
+                                                        "upsample": True})
+    write_json({**summary, "settings": {**s.to_dict(), **meta}, "split": args.split}, args.summary)
     flipped = sum(g["flipped"] for g in summary["groups"].values())
     print(f"{args.out_boxes}: {len(table)} DDT boxes, {len(summary['groups'])} groups ({flipped} sign flips), "
           f"{empty} images without a positive region, {summary['images_per_second']:.1f} img/s")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--init", required=True, help="init artifact from pretrain_init")
+    p = stage_parser(__doc__)
+    add_paths(p, "--init", "--out-maps", "--out-boxes", "--summary", init="init artifact from pretrain_init")
     add_dataset_args(p)
-    p.add_argument("--out-maps", required=True)
-    p.add_argument("--out-boxes", required=True)
-    p.add_argument("--summary", required=True)
-    p.add_argument("--no-progress", action="store_true")
-    add_device_arg(p)
-    KEYS[:] = add_settings(p, "ddt")
+    add_device_args(p)
+    add_settings(p, DDTSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

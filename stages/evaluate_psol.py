@@ -19,32 +19,32 @@ import argparse
 
 import pandas as pd
 
-from c2am.cli import add_dataset_args, run_main, read_split
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import read_parquet_meta, write_json
-from c2am.localize import evaluate_psol
+from c2am.settings import WsolEvalSettings
+from c2am.wsol.psol import evaluate_psol
 
 
 def run(args: argparse.Namespace) -> None:
+    s = settings_of(args, WsolEvalSettings)
     result = evaluate_psol(read_split(args), pd.read_parquet(args.boxes), pd.read_parquet(args.classes),
-                           args.iou_threshold, args.strict)
+                           s.iou_threshold, s.strict)
     result.update({"split": args.split, "boxes": args.boxes, "classes": args.classes,
-                   "localizer_backbone": read_parquet_meta(args.boxes).get("settings", {}).get("backbone"),
-                   "classifier_backbone": read_parquet_meta(args.classes).get("settings", {}).get("backbone")})
+                   "localizer_backbone": read_parquet_meta(args.boxes)["settings"]["backbone"],
+                   "classifier_backbone": read_parquet_meta(args.classes)["settings"]["backbone"]})
     write_json(result, args.out)
     print(f"{args.out}: Top-1 Loc {100 * result['top1_loc']:.2f}%, Top-5 Loc {100 * result['top5_loc']:.2f}%, "
           f"GT-known Loc {100 * result['gt_known_loc']:.2f}%, Top-1 Cls {100 * result['top1_cls']:.2f}%")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--boxes", required=True)
-    p.add_argument("--classes", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--boxes", "--classes", "--out", boxes="predict_psol output of a localizer",
+              classes="predict_psol output of a classifier", out="metrics JSON")
     add_dataset_args(p)
-    p.add_argument("--iou_threshold", type=float, default=0.5)
-    p.add_argument("--strict", action=argparse.BooleanOptionalAction, default=False)
-    p.add_argument("--out", required=True)
+    add_settings(p, WsolEvalSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

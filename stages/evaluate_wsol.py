@@ -22,38 +22,35 @@ import argparse
 
 import pandas as pd
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import read_parquet_meta, write_json
-from c2am.localize import evaluate_split
-from c2am.maps import MapStore
-
-KEYS: list[str] = []
+from c2am.settings import WsolEvalSettings
+from c2am.wsol.localize import evaluate_split
+from c2am.wsol.maps import MapStore
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = settings_from(args, KEYS)
+    s = settings_of(args, WsolEvalSettings)
     store = MapStore(args.maps)
-    boxes = pd.read_parquet(args.boxes)
-    box_settings = read_parquet_meta(args.boxes).get("settings", {})
-    result = evaluate_split(store, read_split(args), boxes, settings, box_settings)
-    result.update({"split": args.split, "dataset_root": args.dataset_root, "settings": settings,
-                   "backbone": store.meta.get("settings", {}).get("backbone"),
-                   "maps": args.maps, "boxes": args.boxes})
+    made_with = read_parquet_meta(args.boxes)["settings"]  # the map scaling the boxes were found on
+    result = evaluate_split(store, read_split(args), pd.read_parquet(args.boxes), s, made_with["normalization"],
+                            made_with["upsample"])
+    result.update({"split": args.split, "dataset_root": args.dataset_root, "settings": s.to_dict(),
+                   "backbone": store.meta["settings"]["backbone"], "maps": args.maps, "boxes": args.boxes})
     write_json(result, args.out)
     print(f"{args.out}: GT-known Loc {100 * result['gt_known_loc']:.2f}% (held-out threshold "
-          f"{result['box_threshold']:.2f}), authors' protocol {100 * result['authors_protocol']['gt_known_loc_tuned_on_eval']:.2f}%, "
+          f"{result['box_threshold']:.2f}), authors' protocol "
+          f"{100 * result['authors_protocol']['gt_known_loc_tuned_on_eval']:.2f}%, "
           f"MaxBoxAccV2 {100 * result['MaxBoxAccV2']:.2f}%")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maps", required=True)
-    p.add_argument("--boxes", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--maps", "--boxes", "--out", boxes="make_boxes or ddt_boxes parquet", out="metrics JSON")
     add_dataset_args(p)
-    p.add_argument("--out", required=True)
-    KEYS[:] = add_settings(p, "wsol_eval")
+    add_settings(p, WsolEvalSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -13,38 +13,30 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import json
 
-from c2am.cli import add_dataset_args, add_device_arg, add_settings, read_split, run_main, set_threads, settings_from
-from c2am.extract import extract_maps
+from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, print_summary, read_split
+from c2am.cli import settings_of, stage_parser
 from c2am.models.c2am import load_trained
-from c2am.train import pick_device
-
-KEYS: list[str] = []
+from c2am.settings import ExtractSettings
+from c2am.training.loop import pick_device
+from c2am.wsol.extract import extract_maps
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    settings = settings_from(args, KEYS)
     model, ck = load_trained(args.model)
-    settings["model"] = args.model
-    settings["backbone"] = ck["backbone"]
-    settings["fg_flip"] = bool(model.fg_flip)
-    stats = extract_maps(model, read_split(args), settings, args.out_dir, pick_device(args.device),
-                         progress=not args.no_progress)
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in stats.items()}))
+    meta = {"model": args.model, "backbone": ck["backbone"], "fg_flip": bool(model.fg_flip)}
+    print_summary(extract_maps(model, read_split(args), settings_of(args, ExtractSettings), args.out_dir,
+                               pick_device(args.device), meta, progress=not args.no_progress))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--model", "--out-dir", model="train_c2am output", out_dir="map folder to write")
     add_dataset_args(p)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--no-progress", action="store_true")
-    add_device_arg(p)
-    KEYS[:] = add_settings(p, "extract")
+    add_device_args(p)
+    add_settings(p, ExtractSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -16,37 +16,33 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import write_json
-from c2am.localize import fg_rule_ablation
-from c2am.maps import MapStore
-
-KEYS: list[str] = []
+from c2am.settings import BoxSettings, WsolEvalSettings
+from c2am.wsol.localize import fg_rule_ablation
+from c2am.wsol.maps import MapStore
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = settings_from(args, KEYS)
-    if settings["threshold"] != "auto":
+    box, evaluation = settings_of(args, BoxSettings), settings_of(args, WsolEvalSettings)
+    if box.threshold != "auto":
         raise ValueError("the foreground-rule ablation chooses one threshold per rule: boxes.threshold must be auto")
     result = fg_rule_ablation(MapStore(args.train_maps), MapStore(args.eval_maps), read_split(args, args.train_split),
-                              read_split(args, args.eval_split), settings)
-    result.update({"split": args.eval_split, "settings": settings})
+                              read_split(args, args.eval_split), box, evaluation)
+    result.update({"split": args.eval_split, "settings": {**box.to_dict(), **evaluation.to_dict()}})
     write_json(result, args.out)
     for rule, r in result["rules"].items():
         print(f"{rule}: GT-known Loc {100 * r['gt_known_loc']:.2f}% (threshold {r['threshold']:.2f})")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-maps", required=True)
-    p.add_argument("--eval-maps", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--train-maps", "--eval-maps", "--train-split", "--eval-split", "--out")
     add_dataset_args(p, split=False)
-    p.add_argument("--train-split", required=True)
-    p.add_argument("--eval-split", required=True)
-    p.add_argument("--out", required=True)
-    KEYS[:] = add_settings(p, "boxes")
+    add_settings(p, BoxSettings)
+    add_settings(p, WsolEvalSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -19,12 +19,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from c2am.boxes import normalize_map  # noqa: E402
-from c2am.cli import run_main  # noqa: E402
+from c2am.cli import add_paths, add_settings, main, stage_parser  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
-from c2am.figures import save_figure  # noqa: E402
-from c2am.maps import MapStore  # noqa: E402
+from c2am.report import save_figure  # noqa: E402
+from c2am.settings import FigureSettings  # noqa: E402
+from c2am.wsol.boxes import normalize_map  # noqa: E402
+from c2am.wsol.maps import MapStore  # noqa: E402
 
 
 def _pick(ids: list[str], n: int, seed: int) -> list[str]:
@@ -67,14 +68,13 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser(__doc__)
     p.add_argument("--panel", nargs=6, action="append", required=True,
                    metavar=("LABEL", "FORMAT", "ROOT", "SPLIT", "MAPS", "BOXES"))
-    p.add_argument("--n_images", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    add_paths(p, "--out", out="PNG")
+    add_settings(p, FigureSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from c2am.cli import run_main
-from c2am.figures import save_figure
+from c2am.cli import add_paths, main, stage_parser
+from c2am.report import save_figure
 
 
 def read_steps(path: str) -> list[dict]:
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> None:
     for ax, (label, path) in zip(axes.flat, args.log):
         steps = read_steps(path)
         x = np.array([r["step"] for r in steps])
-        keys = ["total", "neg", "pos_fg", "pos_bg"] if "total" in steps[0] else ["loss"]
+        keys = ["loss", *(k for k in ("neg", "pos_fg", "pos_bg") if k in steps[0])]  # C2AM logs its three terms
         for key in keys:
             y = np.array([r[key] for r in steps], dtype=float)
             line, = ax.plot(x, y, alpha=0.25, lw=0.8)
@@ -70,11 +70,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser(__doc__)
     p.add_argument("--log", nargs=2, action="append", required=True, metavar=("LABEL", "JSONL"))
-    p.add_argument("--out", required=True)
+    add_paths(p, "--out", out="PNG")
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

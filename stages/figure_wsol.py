@@ -22,10 +22,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from c2am.cli import run_main  # noqa: E402
+from c2am.cli import add_paths, add_settings, main, stage_parser  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
-from c2am.figures import save_figure  # noqa: E402
+from c2am.report import save_figure  # noqa: E402
+from c2am.settings import FigureSettings  # noqa: E402
 
 
 def _box_sets(specs: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
@@ -78,17 +79,16 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser(__doc__)
     p.add_argument("--panel", nargs=5, action="append", required=True,
                    metavar=("LABEL", "FORMAT", "ROOT", "SPLIT", "CLASSES"),
                    help="CLASSES: classifier predictions parquet shown on the second row, or '-'")
     p.add_argument("--row", nargs="+", action="append", required=True, metavar="NAME_OR_SPEC",
                    help="a row name followed by NAME=COLOUR=BOXES_PARQUET specs; two rows per panel")
-    p.add_argument("--n_images", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
+    add_paths(p, "--out", out="PNG")
+    add_settings(p, FigureSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

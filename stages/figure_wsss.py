@@ -20,14 +20,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
+from c2am.settings import FigureSettings
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.data.images import read_image
-from c2am.figures import save_figure
-from c2am.data.readers import read_mask
-from c2am.wsss import colorize, confusion, image_file, segmentation_scores
-
-KEYS: list[str] = []
-
+from c2am.data.voc import colorize, read_mask
+from c2am.io import image_file
+from c2am.report import save_figure
+from c2am.wsss.scores import confusion, segmentation_scores
 
 def _overlay(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
     color = colorize(np.where(labels == 255, 0, labels))
@@ -47,10 +46,10 @@ def run(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = settings_from(args, KEYS)
+    s = settings_of(args, FigureSettings)
     records = [r for r in read_split(args) if r.labels]
-    rng = np.random.default_rng(s["seed"])
-    chosen = sorted(rng.choice(len(records), size=min(s["n_images"], len(records)), replace=False))
+    rng = np.random.default_rng(s.seed)
+    chosen = sorted(rng.choice(len(records), size=min(s.n_images, len(records)), replace=False))
     fig, axes = plt.subplots(len(chosen), 4, figsize=(10, 2.4 * len(chosen)), squeeze=False)
     for row, i in zip(axes, chosen):
         r = records[i]
@@ -74,16 +73,14 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser(__doc__)
     add_dataset_args(p)
-    p.add_argument("--initial", required=True)
-    p.add_argument("--cues", required=True)
-    p.add_argument("--refined", required=True)
+    add_paths(p, "--initial", "--cues", "--refined", "--out", initial="refined masks of the CAMs baseline",
+              cues="C2AM's cue folder", refined="masks refined with the cues", out="PNG")
     p.add_argument("--title", default="")
-    p.add_argument("--out", required=True)
-    KEYS[:] = add_settings(p, "figure")
+    add_settings(p, FigureSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

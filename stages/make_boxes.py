@@ -13,32 +13,30 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from c2am.cli import add_settings, run_main, settings_from
+from c2am.cli import add_paths, add_settings, main, settings_of, stage_parser
 from c2am.io import write_parquet
-from c2am.localize import boxes_table
-from c2am.maps import MapStore
-
-KEYS: list[str] = []
+from c2am.settings import BoxSettings
+from c2am.wsol.localize import boxes_table
+from c2am.wsol.maps import MapStore
 
 
 def run(args: argparse.Namespace) -> None:
-    settings = settings_from(args, KEYS)
-    threshold = json.loads(open(args.threshold_file).read())["threshold"]
-    table = boxes_table(MapStore(args.maps), threshold, settings["normalization"], settings["all_contours"],
-                        settings["upsample"])
-    write_parquet(table, args.out, "make_boxes", {**settings, "threshold": threshold})
+    s = settings_of(args, BoxSettings)
+    threshold = json.loads(Path(args.threshold_file).read_text())["threshold"]
+    table = boxes_table(MapStore(args.maps), threshold, s.normalization, s.all_contours, s.upsample)
+    write_parquet(table, args.out, "make_boxes", {**s.to_dict(), "threshold": threshold})
     print(f"{args.out}: {len(table)} boxes for {table['image_id'].nunique()} images at threshold {threshold:.3f}")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maps", required=True)
-    p.add_argument("--threshold-file", required=True, help="choose_threshold output (JSON)")
-    p.add_argument("--out", required=True)
-    KEYS[:] = add_settings(p, "boxes")
+    p = stage_parser(__doc__)
+    add_paths(p, "--maps", "--threshold-file", "--out", threshold_file="choose_threshold output (JSON)",
+              out="box parquet")
+    add_settings(p, BoxSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

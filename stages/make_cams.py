@@ -14,59 +14,53 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
-import pandas as pd
 import torch
 
-from c2am.cli import add_dataset_args, add_device_arg, add_settings, read_split, run_main, set_threads, settings_from
+from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of
+from c2am.cli import stage_parser
 from c2am.data.images import read_image
-from c2am.io import atomic_dir, write_parquet
-from c2am.supervised import load_supervised
-from c2am.train import pick_device
-from c2am.wsss import image_file, multiscale_cams, save_cams
-
-KEYS: list[str] = []
+from c2am.io import write_image_folder
+from c2am.models.pooled import load_pooled
+from c2am.settings import CamInferSettings
+from c2am.training.loop import pick_device, progress_bar
+from c2am.wsss.cams import multiscale_cams, save_cams
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    s = settings_from(args, KEYS)
-    model, ck = load_supervised(args.model, "cam")
+    s = settings_of(args, CamInferSettings)
+    model, ck = load_pooled(args.model, "cam")
     dev = pick_device(args.device)
     model.to(dev).eval()
     class_ids = list(ck["class_ids"])
     records = read_split(args)
-    rows, start = [], time.time()
-    from tqdm import tqdm
+    start = time.time()
 
-    with atomic_dir(args.out_dir) as tmp:
-        for r in tqdm(records, desc="CAMs", file=sys.stderr, mininterval=1 if sys.stderr.isatty() else 15):
+    def cams_of_split():
+        for r in progress_bar(records, len(records), "CAMs", not args.no_progress):
             missing = [c for c in r.labels if c not in class_ids]
             if missing:
                 raise ValueError(f"image {r.image_id}: classes {missing} are not outputs of {args.model}")
             image = read_image(r.path)
-            index = [class_ids.index(c) for c in r.labels]
-            cams = multiscale_cams(model, image, index, s["scales"], s["flip"], dev, s["amp"])
-            name = image_file(r.image_id, ".npz")
-            save_cams(tmp / name, [c - 1 for c in r.labels], cams.numpy())
-            rows.append({"image_id": r.image_id, "file": name, "keys": [c - 1 for c in r.labels],
-                         "width": image.shape[-1], "height": image.shape[-2]})
-        write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cams", {**s, "model": args.model})
+            cams = multiscale_cams(model, image, [class_ids.index(c) for c in r.labels], s.scales, s.flip, dev, s.amp)
+            keys = [c - 1 for c in r.labels]
+            yield r.image_id, (keys, cams.numpy()), {"keys": keys, "width": image.shape[-1], "height": image.shape[-2]}
+
+    rows = write_image_folder(args.out_dir, "make_cams", {**s.to_dict(), "model": args.model}, cams_of_split(),
+                              writer=lambda path, cams: save_cams(path, *cams), suffix=".npz")
     print(f"{args.out_dir}: CAMs of {len(rows)} images in {time.time() - start:.1f} s on {dev}")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--model", "--out-dir", model="train_cam output")
     add_dataset_args(p)
-    p.add_argument("--out-dir", required=True)
-    add_device_arg(p)
-    KEYS[:] = add_settings(p, "cam_infer")
+    add_device_args(p)
+    add_settings(p, CamInferSettings)
     return p
 
 
 if __name__ == "__main__":
     torch.set_grad_enabled(False)
-    run_main(run, parser())
+    main(run, parser())

@@ -12,36 +12,30 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-import pandas as pd
-
-from c2am.boxes import normalize_map
-from c2am.cli import run_main
-from c2am.io import atomic_dir, write_parquet
-from c2am.maps import MapStore
-from c2am.wsss import image_file, write_gray_png
+from c2am.cli import add_paths, main, stage_parser
+from c2am.io import write_image_folder
+from c2am.wsol.boxes import normalize_map
+from c2am.wsol.maps import MapStore
+from c2am.wsss.cues import one_minus_p_cue
 
 
 def run(args: argparse.Namespace) -> None:
     store = MapStore(args.maps)
-    rows = []
-    with atomic_dir(args.out_dir) as tmp:
+
+    def cues_of_store():
         for i, image_id in enumerate(store.manifest["image_id"]):
-            fg = normalize_map(store.original_size_map(i), "minmax")
-            cue = np.round((1 - fg) * 255).astype(np.uint8)
-            name = image_file(image_id)
-            write_gray_png(tmp / name, cue)
-            rows.append({"image_id": image_id, "file": name, "width": cue.shape[1], "height": cue.shape[0]})
-        write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_cues", {"maps": args.maps})
+            cue = one_minus_p_cue(normalize_map(store.original_size_map(i), "minmax"))
+            yield image_id, cue, {"width": cue.shape[1], "height": cue.shape[0]}
+
+    rows = write_image_folder(args.out_dir, "make_cues", {"maps": args.maps}, cues_of_store())
     print(f"{args.out_dir}: {len(rows)} background cues")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--maps", required=True)
-    p.add_argument("--out-dir", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--maps", "--out-dir", maps="extract_maps output")
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -12,28 +12,30 @@ from __future__ import annotations
 import argparse
 import json
 
-from c2am.cli import run_main
-from c2am.data.synthetic import generate_demo
+from c2am.cli import add_paths, main, stage_parser
+from c2am.data.demo import generate_demo
 
 
 def run(args: argparse.Namespace) -> None:
-    summary = generate_demo(args.out, n_classes=args.n_classes, n_train_per_class=args.n_train_per_class,
-                            n_test_per_class=args.n_test_per_class, image_size=(args.size, args.size),
-                            seed=args.seed, overwrite=args.overwrite)
+    given = {k: v for k, v in vars(args).items() if k not in ("out", "size", "overwrite") and v is not None}
+    if args.size is not None:
+        given["image_size"] = (args.size, args.size)
+    summary = generate_demo(args.out, overwrite=args.overwrite, **given)
     print(json.dumps({k: summary[k] for k in ("classes", "sha256") if k in summary}))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", required=True)
-    p.add_argument("--n_classes", type=int, default=4)
-    p.add_argument("--n_train_per_class", type=int, default=24)
-    p.add_argument("--n_test_per_class", type=int, default=12)
-    p.add_argument("--size", type=int, default=160)
-    p.add_argument("--seed", type=int, default=0)
+    p = stage_parser(__doc__)
+    add_paths(p, "--out", out="folder to write CUB_200_2011/ and VOC2012/ into")
+    # unset flags keep generate_demo's defaults (4 classes, 24 train / 12 test images each, 160 px, seed 0)
+    p.add_argument("--n-classes", type=int)
+    p.add_argument("--n-train-per-class", type=int)
+    p.add_argument("--n-test-per-class", type=int)
+    p.add_argument("--size", type=int, help="image side before the +-20 %% jitter")
+    p.add_argument("--seed", type=int)
     p.add_argument("--overwrite", action="store_true")
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

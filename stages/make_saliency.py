@@ -14,35 +14,32 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import pandas as pd
 
-from c2am.cli import add_dataset_args, read_split, run_main
+from c2am.cli import add_dataset_args, add_paths, main, read_split, stage_parser
 from c2am.data.images import read_image
-from c2am.io import atomic_dir, write_parquet
-from c2am.wsss import SALIENCY_METHODS, image_file, write_gray_png
+from c2am.io import write_image_folder
+from c2am.wsss.saliency import SALIENCY_METHODS
 
 
 def run(args: argparse.Namespace) -> None:
     method = SALIENCY_METHODS[args.method]
-    rows = []
-    with atomic_dir(args.out_dir) as tmp:
+
+    def maps_of_split():
         for r in read_split(args):
-            image = read_image(r.path).permute(1, 2, 0).numpy()
-            sal = np.round(method(image) * 255).astype(np.uint8)
-            name = image_file(r.image_id)
-            write_gray_png(tmp / name, sal)
-            rows.append({"image_id": r.image_id, "file": name, "width": sal.shape[1], "height": sal.shape[0]})
-        write_parquet(pd.DataFrame(rows), tmp / "manifest.parquet", "make_saliency", {"method": args.method})
+            sal = np.round(method(read_image(r.path).permute(1, 2, 0).numpy()) * 255).astype(np.uint8)
+            yield r.image_id, sal, {"width": sal.shape[1], "height": sal.shape[0]}
+
+    rows = write_image_folder(args.out_dir, "make_saliency", {"method": args.method}, maps_of_split())
     print(f"{args.out_dir}: {len(rows)} {args.method} saliency maps")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser(__doc__)
     p.add_argument("--method", required=True, choices=sorted(SALIENCY_METHODS))
+    add_paths(p, "--out-dir")
     add_dataset_args(p)
-    p.add_argument("--out-dir", required=True)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -17,42 +17,38 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from c2am.cli import add_device_arg, run_main, set_threads
-from c2am.predict import predict_folder
+from c2am.cli import add_device_args, add_paths, add_settings, main, print_summary, settings_of, stage_parser
+from c2am.foreground import predict_folder
+from c2am.settings import PredictSettings
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
     if (args.threshold is None) == (args.threshold_file is None):
         raise ValueError("give exactly one of --threshold and --threshold-file")
     threshold = args.threshold
     if args.threshold_file:
-        chosen = json.loads(open(args.threshold_file).read())
-        if chosen.get("settings", {}).get("normalization", "minmax") != "minmax":
+        chosen = json.loads(Path(args.threshold_file).read_text())
+        if chosen["settings"]["normalization"] != "minmax":
             raise ValueError(f"{args.threshold_file}: predict thresholds min-max scaled maps; this threshold was "
                              f"chosen for {chosen['settings']['normalization']!r} scaling")
         threshold = float(chosen["threshold"])
-    summary = predict_folder(args.model, args.images, args.out_dir, threshold, args.size, args.batch_size,
-                             args.workers, args.device, not args.no_previews, progress=not args.no_progress)
-    print(json.dumps({k: v for k, v in summary.items() if k != "skipped"}))
+    summary = predict_folder(args.model, args.images, args.out_dir, threshold, settings_of(args, PredictSettings),
+                             args.device, progress=not args.no_progress)
+    print_summary({k: v for k, v in summary.items() if k != "skipped"})
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="C2AM model.pt from train_c2am")
-    p.add_argument("--images", required=True, help="folder of images (recursive)")
-    p.add_argument("--out-dir", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--model", "--images", "--out-dir", model="C2AM model.pt from train_c2am",
+              images="folder of images (recursive)")
     p.add_argument("--threshold", type=float, help="box/mask threshold on min-max scaled maps, in (0, 1)")
     p.add_argument("--threshold-file", help="threshold.json of choose_threshold (the experiment's held-out choice)")
-    p.add_argument("--size", type=int, default=448, help="images are resized to size x size (whole image)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-previews", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    add_device_arg(p)
+    add_device_args(p)
+    add_settings(p, PredictSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

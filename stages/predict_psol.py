@@ -16,22 +16,22 @@ import argparse
 
 import torch
 
-from c2am.cli import add_dataset_args, add_device_arg, read_split, run_main, set_threads
+from c2am.cli import add_dataset_args, add_device_args, add_paths, main, read_split, stage_parser
 from c2am.io import write_parquet
-from c2am.supervised import boxes_from_outputs, load_supervised, predict, topk_table
+from c2am.models.pooled import load_pooled
+from c2am.wsol.psol import boxes_from_outputs, pooled_outputs, topk_table
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    model, ck = load_supervised(args.model)
-    task = ck["task"]
-    s = ck["settings"]
+    model, ck = load_pooled(args.model)
+    task, s = ck["task"], ck["settings"]
     size = args.test_size or s["test_size"]
     records = read_split(args)
-    ids, outputs, sizes = predict(model, records, size, args.test_batch_size or s["test_batch_size"], args.workers,
-                                  args.device, s["amp"], s["channels_last"], progress=not args.no_progress)
+    ids, outputs, sizes = pooled_outputs(model, records, size, args.test_batch_size or s["test_batch_size"],
+                                         args.workers, args.device, s["amp"], s["channels_last"],
+                                         progress=not args.no_progress)
     if task == "localizer":
-        table = boxes_from_outputs(ids, outputs, sizes, s.get("box_output", "sigmoid"))
+        table = boxes_from_outputs(ids, outputs, sizes, s["box_output"])
     else:
         table = topk_table(ids, outputs, ck["class_ids"], k=5)
         top1 = torch.tensor(table["top1"].to_numpy())
@@ -43,18 +43,16 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--model", "--out", model="train_localizer or train_classifier output", out="parquet to write")
     add_dataset_args(p)
-    p.add_argument("--out", required=True)
-    p.add_argument("--test_size", type=int, default=None,
+    p.add_argument("--test-size", type=int, default=None,
                    help="test images are resized to this square size (default: the model's training settings)")
-    p.add_argument("--test_batch_size", type=int, default=None)
+    p.add_argument("--test-batch-size", type=int, default=None, help="default: the model's training settings")
     p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--no-progress", action="store_true")
-    add_device_arg(p)
+    add_device_args(p)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

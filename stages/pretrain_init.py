@@ -14,37 +14,32 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from c2am.cli import run_main
-from c2am.init_weights import build_init
+from c2am.cli import add_paths, add_settings, main, settings_of, stage_parser
 from c2am.io import save_torch, write_json
+from c2am.models.inits import build_init
+from c2am.settings import InitSettings
 
 
 def run(args: argparse.Namespace) -> None:
-    art = build_init(args.backbone, args.source, args.path, weights=args.weights,
-                     input_scaling=args.input_scaling, seed=args.seed, tf_padding=args.tf_padding)
+    s = settings_of(args, InitSettings)
+    art = build_init(s.backbone, s.source, s.path, weights=s.weights, input_scaling=s.input_scaling, seed=s.seed,
+                     tf_padding=s.tf_padding)
     out = Path(args.out)
     save_torch(art, out)
     summary = {k: v for k, v in art.items() if k != "state_dict"}
     summary["n_tensors"] = len(art["state_dict"])
     write_json(summary, out.with_suffix(".json"))
-    print(f"{out}: {args.backbone} from {art['origin']} ({summary['n_tensors']} tensors, "
+    print(f"{out}: {s.backbone} from {art['origin']} ({summary['n_tensors']} tensors, "
           f"dropped {len(art['dropped_keys'])} non-backbone keys, input scaling {art['input_scaling']}, "
           f"BatchNorm folded: {art['bn_folded']})")
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--backbone", required=True)
-    p.add_argument("--source", required=True)
-    p.add_argument("--path", default=None, type=lambda s: None if s.lower() in ("none", "null") else s)
-    p.add_argument("--weights", default="IMAGENET1K_V1")
-    p.add_argument("--input_scaling", default=None, type=lambda s: None if s.lower() in ("none", "null") else s)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--tf_padding", action=argparse.BooleanOptionalAction, default=False,
-                   help="TensorFlow 'SAME' padding in strided convolutions (weights converted from TensorFlow)")
-    p.add_argument("--out", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--out", out="init artifact (.pt; a .json summary goes next to it)")
+    add_settings(p, InitSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -22,69 +22,45 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.data.images import read_image
-from c2am.data.readers import VOC_CLASSES, read_mask
-from c2am.io import atomic_dir, write_json
-from c2am.wsss import (cam_file, confusion, crf_refine_labels, crf_refine_scores, cue_to_background, image_file,
-                       load_cams, refine_with_background, refine_with_threshold, segmentation_scores,
-                       write_mask)
-
-KEYS: list[str] = []
-SOURCES = ("threshold", "cue", "saliency", "crf_label", "crf_softmax")
-
-
-def _background(cue_dir: str, image_id: str, size: tuple[int, int], saliency: bool) -> np.ndarray:
-    path = Path(cue_dir) / image_file(image_id)
-    cue = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if cue is None:
-        raise FileNotFoundError(f"no readable {'saliency map' if saliency else 'background cue'} {path}")
-    if cue.shape != (size[1], size[0]):
-        cue = cv2.resize(cue, size, interpolation=cv2.INTER_LINEAR)
-    bg = cue_to_background(cue)
-    return 1.0 - bg if saliency else bg
+from c2am.data.voc import VOC_CLASSES, read_mask, write_mask
+from c2am.io import atomic_dir, image_file, write_json
+from c2am.settings import RefineSettings
+from c2am.training.loop import progress_bar
+from c2am.wsss.cams import cam_file, load_cams
+from c2am.wsss.cues import read_background
+from c2am.wsss.refine import METHODS, refine_image
+from c2am.wsss.scores import confusion, segmentation_scores
 
 
-def refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float | None, tmp: Path) -> np.ndarray:
-    try:
-        return _refine_one(job, args, s, threshold, tmp)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ValueError(f"image {job[0]} ({job[1]}, mask {job[2]}): {exc}") from exc
-
-
-def _refine_one(job: tuple, args: argparse.Namespace, s: dict, threshold: float | None, tmp: Path) -> np.ndarray:
+def refine_one(job: tuple, args: argparse.Namespace, s: RefineSettings, threshold: float | None,
+               tmp: Path) -> np.ndarray:
+    """Refine one image's CAMs, write its label map, return its confusion matrix (errors name the image)."""
     image_id, path, mask_path = job
-    image = read_image(path).permute(1, 2, 0).numpy()
-    size = (image.shape[1], image.shape[0])
-    keys, cams = load_cams(cam_file(args.cams, image_id), size=size)
-    crf = {"iterations": s["crf_iterations"], "gaussian_sxy": s["crf_gaussian_sxy"],
-           "gaussian_compat": s["crf_gaussian_compat"], "bilateral_compat": s["crf_bilateral_compat"]}
-    if args.background == "threshold":
-        labels = refine_with_threshold(cams, keys, threshold)
-    elif args.background in ("cue", "saliency"):
-        labels = refine_with_background(cams, keys, _background(args.cues, image_id, size,
-                                                                args.background == "saliency"))
-    elif args.background == "crf_label":
-        labels = crf_refine_labels(image, cams, keys, threshold, gt_prob=s["crf_gt_prob"],
-                                   bilateral_sxy=s["crf_bilateral_sxy"], bilateral_srgb=s["crf_bilateral_srgb"], **crf)
-    else:  # PSA's softmax-unary CRF settings
-        labels = crf_refine_scores(image, cams, keys, s["crf_softmax_bg_power"], bilateral_sxy=80, bilateral_srgb=13,
-                                   **crf)  # PSA's bilateral settings
-    write_mask(tmp / image_file(image_id), labels)
-    return confusion(read_mask(mask_path), labels)
+    try:
+        image = read_image(path).permute(1, 2, 0).numpy()
+        size = (image.shape[1], image.shape[0])
+        keys, cams = load_cams(cam_file(args.cams, image_id), size=size)
+        background = None
+        if args.background in ("cue", "saliency"):
+            background = read_background(args.cues, image_id, size, args.background == "saliency")
+        labels = refine_image(args.background, image, cams, keys, s, threshold, background)
+        write_mask(tmp / image_file(image_id), labels)
+        return confusion(read_mask(mask_path), labels)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ValueError(f"image {image_id} ({path}, mask {mask_path}): {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> None:
-    s = settings_from(args, KEYS)
+    s = settings_of(args, RefineSettings)
     threshold = args.threshold
     if args.sweep:
         threshold = float(json.loads(Path(args.sweep).read_text())["best_threshold"])
@@ -99,17 +75,13 @@ def run(args: argparse.Namespace) -> None:
                                 f"e.g. {missing[:5]}")
     jobs = [(r.image_id, r.path, r.mask_path) for r in records]
     start = time.time()
-    from tqdm import tqdm
-
     with atomic_dir(args.out_dir) as tmp:
         work = partial(refine_one, args=args, s=s, threshold=threshold, tmp=tmp)
-        bar = partial(tqdm, total=len(jobs), desc=args.background, file=sys.stderr,
-                      mininterval=1 if sys.stderr.isatty() else 15)
         if args.threads > 1:
             with ProcessPoolExecutor(args.threads) as pool:
-                conf = sum(bar(pool.map(work, jobs, chunksize=4)))
+                conf = sum(progress_bar(pool.map(work, jobs, chunksize=4), len(jobs), args.background, True))
         else:
-            conf = sum(bar(map(work, jobs)))
+            conf = sum(progress_bar(map(work, jobs), len(jobs), args.background, True))
     scores = segmentation_scores(conf)
     result = {"split": args.split, "images": len(records), "background": args.background, "threshold": threshold,
               "cams": args.cams, "cues": args.cues, "miou": scores["miou"], "fp_mean": scores["fp_mean"],
@@ -123,19 +95,18 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cams", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--cams", "--out-dir", "--metrics", cams="make_cams folder (or CAMs made elsewhere)",
+              metrics="metrics JSON")
     add_dataset_args(p)
-    p.add_argument("--background", required=True, choices=SOURCES)
+    p.add_argument("--background", required=True, choices=METHODS)
     p.add_argument("--cues", default=None, help="cue folder (cue) or saliency folder (saliency)")
     p.add_argument("--threshold", type=float, default=None)
     p.add_argument("--sweep", default=None, help="sweep_cam_threshold JSON: use its best threshold")
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--metrics", required=True)
     p.add_argument("--threads", type=int, default=1, help="worker processes (the dense CRF is single-threaded)")
-    KEYS[:] = add_settings(p, "refine")
+    add_settings(p, RefineSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

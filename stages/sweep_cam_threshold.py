@@ -16,18 +16,20 @@ import argparse
 
 import numpy as np
 
-from c2am.cli import add_dataset_args, add_settings, read_split, run_main, settings_from
-from c2am.data.readers import image_size, read_mask
+from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
+from c2am.data.readers import image_size
+from c2am.data.voc import read_mask
 from c2am.io import write_json
-from c2am.wsss import cam_file, load_cams, segmentation_scores, sweep_confusions
-
-KEYS: list[str] = []
+from c2am.settings import RefineSettings
+from c2am.wsss.cams import cam_file, load_cams
+from c2am.wsss.refine import sweep_confusions
+from c2am.wsss.scores import N_CLASSES, segmentation_scores
 
 
 def run(args: argparse.Namespace) -> None:
-    thresholds = sorted(float(t) for t in settings_from(args, KEYS)["thresholds"])
+    thresholds = sorted(float(t) for t in settings_of(args, RefineSettings).thresholds)
     records = read_split(args)
-    total = np.zeros((len(thresholds), 21, 21), np.int64)
+    total = np.zeros((len(thresholds), N_CLASSES, N_CLASSES), np.int64)
     for r in records:
         if r.mask_path is None:
             raise FileNotFoundError(f"image {r.image_id} of split {args.split!r} has no segmentation mask")
@@ -49,13 +51,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cams", required=True)
+    p = stage_parser(__doc__)
+    add_paths(p, "--cams", "--out", cams="make_cams folder (or IRN / PuzzleCAM .npy files)", out="sweep JSON")
     add_dataset_args(p)
-    p.add_argument("--out", required=True)
-    KEYS[:] = [k for k in add_settings(p, "refine")]
+    add_settings(p, RefineSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

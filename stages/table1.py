@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import run_main
-from c2am.tables import pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.report import add_table_args, pct, read_metrics, write_table
 
 COLUMNS = ["method", "pseudo boxes", "Loc Back.", "Cls Back.", "dataset", "split", "images", "Top-1 Loc",
            "Top-5 Loc", "GT-known Loc", "Top-1 Loc (class avg)", "Top-5 Loc (class avg)",
@@ -44,13 +44,11 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--row", nargs=6, action="append", required=True,
-                   metavar=("EXPERIMENT", "DATASET", "PSEUDO_BOXES", "LOC_BACKBONE", "CLS_BACKBONE", "METRICS_JSON"))
-    p.add_argument("--decimals", type=int, default=2)
-    p.add_argument("--out", required=True)
+    p = stage_parser(__doc__)
+    add_table_args(p, "--row",
+                   ("EXPERIMENT", "DATASET", "PSEUDO_BOXES", "LOC_BACKBONE", "CLS_BACKBONE", "METRICS_JSON"))
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import run_main
-from c2am.tables import pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.report import add_table_args, pct, read_metrics, write_table
 
 COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "GT-known Loc",
            "box threshold", "GT-known Loc (authors' protocol, tuned on split)", "authors' threshold",
@@ -30,13 +30,13 @@ NOTE = ("GT-known Loc: IoU >= 0.5 with a GT box. C2AM: box threshold chosen on a
 
 def rows_from(method: str, label: str | None, dataset: str, init: str, metrics_path: str) -> list[dict]:
     m = read_metrics(metrics_path)
-    row = {"method": method, "backbone": m.get("backbone"), "init": init, "dataset": dataset,
+    row = {"method": method, "backbone": m["backbone"], "init": init, "dataset": dataset,
            "split": m["split"], "images": m["images"], "GT-known Loc": pct(m["gt_known_loc"]),
            "box threshold": m["box_threshold"],
            "GT-known Loc (authors' protocol, tuned on split)": pct(m["authors_protocol"]["gt_known_loc_tuned_on_eval"]),
            "authors' threshold": m["authors_protocol"]["threshold_tuned_on_eval"],
-           "MaxBoxAccV2": pct(m["MaxBoxAccV2"]), "MaxBoxAcc@30": pct(m.get("MaxBoxAcc@30")),
-           "MaxBoxAcc@50": pct(m.get("MaxBoxAcc@50")), "MaxBoxAcc@70": pct(m.get("MaxBoxAcc@70")),
+           "MaxBoxAccV2": pct(m["MaxBoxAccV2"]), "MaxBoxAcc@30": pct(m["MaxBoxAcc@30"]),
+           "MaxBoxAcc@50": pct(m["MaxBoxAcc@50"]), "MaxBoxAcc@70": pct(m["MaxBoxAcc@70"]),
            "PxAP": pct(m.get("PxAP")), "label": label}
     if method == "DDT":
         row["note"] = "threshold 0 on the projection; authors' protocol and MaxBoxAccV2 sweep min-max maps"
@@ -63,15 +63,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--row", nargs=4, action="append", required=True,
-                   metavar=("LABEL", "DATASET", "INIT", "METRICS_JSON"), help="a C2AM experiment")
+    p = stage_parser(__doc__)
+    add_table_args(p, "--row", ("LABEL", "DATASET", "INIT", "METRICS_JSON"))  # a C2AM experiment
     p.add_argument("--ddt-row", nargs=3, action="append", metavar=("DATASET", "INIT", "METRICS_JSON"),
                    help="DDT boxes of a dataset from an init")
-    p.add_argument("--decimals", type=int, default=2)
-    p.add_argument("--out", required=True)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

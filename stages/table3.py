@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import run_main
-from c2am.tables import pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.report import add_table_args, pct, read_metrics, write_table
 
 COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "MaxBoxAccV2", "MaxBoxAcc@30",
            "MaxBoxAcc@50", "MaxBoxAcc@70", "best threshold@50", "label"]
@@ -27,11 +27,11 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     for method, label, dataset, init, path in args.row:
         m = read_metrics(path)
-        best = m.get("best_threshold@50", m.get("best_threshold@0.5"))
-        rows.append({"method": method, "backbone": m.get("backbone"), "init": init, "dataset": dataset,
+        best = m["best_threshold@50"]
+        rows.append({"method": method, "backbone": m["backbone"], "init": init, "dataset": dataset,
                      "split": m["split"], "images": m["images"], "MaxBoxAccV2": pct(m["MaxBoxAccV2"]),
-                     "MaxBoxAcc@30": pct(m.get("MaxBoxAcc@30")), "MaxBoxAcc@50": pct(m.get("MaxBoxAcc@50")),
-                     "MaxBoxAcc@70": pct(m.get("MaxBoxAcc@70")), "best threshold@50": best,
+                     "MaxBoxAcc@30": pct(m["MaxBoxAcc@30"]), "MaxBoxAcc@50": pct(m["MaxBoxAcc@50"]),
+                     "MaxBoxAcc@70": pct(m["MaxBoxAcc@70"]), "best threshold@50": best,
                      "label": None if label == "-" else label})
     write_table(rows, COLUMNS, [c for c in COLUMNS if c not in TEXT], args.out,
                 "Table 3: MaxBoxAccV2 of class-agnostic maps", NOTE, args.decimals,
@@ -39,13 +39,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--row", nargs=5, action="append", required=True,
-                   metavar=("METHOD", "LABEL", "DATASET", "INIT", "METRICS_JSON"), help="LABEL '-' for none")
-    p.add_argument("--decimals", type=int, default=2)
-    p.add_argument("--out", required=True)
+    p = stage_parser(__doc__)
+    add_table_args(p, "--row", ("METHOD", "LABEL", "DATASET", "INIT", "METRICS_JSON"))  # LABEL '-' for none
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import run_main
-from c2am.data.readers import VOC_CLASSES
-from c2am.tables import add_cell_args, pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.data.voc import VOC_CLASSES
+from c2am.report import CELL, WsssColumn, add_table_args, pct, read_metrics, write_table
 
 TEXT = ["CAM source", "method", "C2AM experiment", "dataset", "split", "images"]
 NOTE = ("IoU per class = TP / (TP + FP + FN) from one confusion matrix over the split, 255 pixels ignored. "
@@ -29,8 +29,9 @@ def run(args: argparse.Namespace) -> None:
     rows = []
     for exp_label, cam_label, dataset, split, column, path in args.cell:
         m = read_metrics(path)
-        row = {"CAM source": cam_label, "method": column if column != "CAMs" else f"CAMs (t={m['threshold']:.2f})",
-               "C2AM experiment": exp_label if column != "CAMs" else "-", "dataset": dataset, "split": split,
+        is_cams = column == WsssColumn.CAMS
+        row = {"CAM source": cam_label, "method": f"CAMs (t={m['threshold']:.2f})" if is_cams else column,
+               "C2AM experiment": "-" if is_cams else exp_label, "dataset": dataset, "split": split,
                "images": m["images"]}
         row.update({c: pct(m["iou"].get(c)) for c in VOC_CLASSES})
         row.update({"mIoU": pct(m["miou"]), "FP": m["fp_mean"], "FN": m["fn_mean"]})
@@ -44,10 +45,10 @@ def run(args: argparse.Namespace) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_cell_args(p)
+    p = stage_parser(__doc__)
+    add_table_args(p, "--cell", CELL)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

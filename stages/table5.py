@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 
-from c2am.cli import run_main
-from c2am.tables import add_cell_args, pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.report import CELL, WsssColumn, add_table_args, pct, read_metrics, write_table
 
 TEXT = ["CAM source", "C2AM experiment", "dataset", "split", "images", "threshold"]
 NOTE = ("mIoU over the VOC classes present (255 ignored), one confusion matrix per split. CAMs: constant "
@@ -33,23 +33,24 @@ def run(args: argparse.Namespace) -> None:
         row = rows.setdefault((cam_label, exp_label, dataset, split),
                               {"CAM source": cam_label, "C2AM experiment": exp_label, "dataset": dataset,
                                "split": split, "images": m["images"]})
-        if column == "CAMs":
+        if column == WsssColumn.CAMS:
             row["threshold"] = m["threshold"]
         row[column] = pct(m["miou"])
         if column not in columns:
             columns.append(column)
     for row in rows.values():
-        row["gain"] = row["+C2AM"] - row["CAMs"] if "+C2AM" in row and "CAMs" in row else None
+        c2am, cams = WsssColumn.C2AM, WsssColumn.CAMS
+        row["gain"] = row[c2am] - row[cams] if c2am in row and cams in row else None
     write_table(list(rows.values()), TEXT + columns + ["gain"], columns + ["gain"], args.out,
                 "Table 5: mIoU of CAMs and their refinements", NOTE, args.decimals,
                 sort_by=["dataset", "CAM source", "split"])
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_cell_args(p)
+    p = stage_parser(__doc__)
+    add_table_args(p, "--cell", CELL)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -16,9 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from c2am.cli import run_main
-from c2am.figures import save_figure
-from c2am.tables import pct, read_metrics, write_table
+from c2am.cli import main, stage_parser
+from c2am.report import add_table_args, pct, save_figure, read_metrics, write_table
 
 # Paper Table 6 (ImageNet-1K val, ResNet-50): GT-known Loc per head initialisation. Context, not a target.
 PAPER_HEAD_INIT = {"kaiming_normal": 66.51, "kaiming_uniform": 66.44, "normal": 66.82, "uniform": 66.67}
@@ -83,14 +82,12 @@ def figure8(table, out: str) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--row", nargs=3, action="append", required=True, metavar=("STUDY", "VALUE", "METRICS_JSON"))
+    p = stage_parser(__doc__)
+    add_table_args(p, "--row", ("STUDY", "VALUE", "METRICS_JSON"))
     p.add_argument("--fg-rules", help="fg_rule_ablation JSON of the base experiment")
-    p.add_argument("--decimals", type=int, default=2)
-    p.add_argument("--out", required=True)
     p.add_argument("--figure", help="Fig. 8 (PNG)")
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

@@ -8,41 +8,37 @@ By hand (demo):
     python -m stages.train_c2am --init results/init/effl0_imagenet.pt --dataset-format cub \
         --dataset-root results/data/demo/CUB_200_2011 --split train \
         --out-model results/demo_effl0/c2am/model.pt --checkpoint results/demo_effl0/c2am/checkpoint.pt \
-        --train-log results/demo_effl0/c2am/train_log.jsonl --epochs 4
+        --train-log results/demo_effl0/c2am/train_log.jsonl --epochs 4 --batch-size 16
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
-from c2am.init_weights import load_init
-from c2am.train import TrainSettings, train_c2am
-
-KEYS: list[str] = []
+from c2am.cli import add_training_args, main, print_summary, read_split, settings_of, stage_parser
+from c2am.models.inits import load_init
+from c2am.settings import C2AMTrainSettings
+from c2am.training.c2am import train_c2am
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    settings = TrainSettings.from_dict(settings_from(args, KEYS))
-    records = read_split(args)
-    summary = train_c2am(records, load_init(args.init), settings, Path(args.out_model), Path(args.checkpoint),
-                         Path(args.train_log), device=args.device, progress=not args.no_progress)
+    summary = train_c2am(read_split(args), load_init(args.init), settings_of(args, C2AMTrainSettings),
+                         Path(args.out_model), Path(args.checkpoint), Path(args.train_log), device=args.device,
+                         progress=not args.no_progress)
     if "foreground" not in summary:  # a torchrun worker other than rank 0: rank 0 reports
         return
     fg = summary["foreground"]
-    print(json.dumps({"train_seconds": round(summary["train_seconds"], 1), "images": summary["train_images"],
-                      "foreground_is": "1 - P" if fg["flip"] else "P", "border_mean": round(fg["border_mean"], 4),
-                      "inner_mean": round(fg["inner_mean"], 4)}))
+    print_summary({"train_seconds": summary["train_seconds"], "images": summary["train_images"],
+                   "foreground_is": "1 - P" if fg["flip"] else "P", "border_mean": fg["border_mean"],
+                   "inner_mean": fg["inner_mean"]})
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    KEYS[:] = add_training_args(p, "c2am_train")
+    p = stage_parser(__doc__)
+    add_training_args(p, C2AMTrainSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

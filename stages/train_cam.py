@@ -14,37 +14,32 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
-from c2am.init_weights import load_init
-from c2am.supervised import train_supervised
-from c2am.wsss import N_CLASSES
-
-KEYS: list[str] = []
+from c2am.cli import add_training_args, main, print_summary, read_split, settings_of, stage_parser
+from c2am.models.inits import load_init
+from c2am.settings import CamTrainSettings
+from c2am.training.supervised import train_pooled
+from c2am.wsss.scores import N_CLASSES
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    settings = settings_from(args, KEYS)
-    records = read_split(args)
     if args.dataset_format != "voc":
         raise ValueError("train_cam needs a VOC-layout dataset (multi-label image-level labels)")
+    records = read_split(args)
     targets = [[1.0 if c in r.labels else 0.0 for c in range(1, N_CLASSES)] for r in records]
     if not any(any(t) for t in targets):
         raise ValueError(f"no image of split {args.split!r} of {args.dataset_root} has an object class label")
-    summary = train_supervised("cam", records, targets, load_init(args.init), settings, Path(args.out_model),
-                               Path(args.checkpoint), Path(args.train_log), args.device,
-                               extra={"class_ids": list(range(1, N_CLASSES))}, progress=not args.no_progress)
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
+    print_summary(train_pooled("cam", records, targets, load_init(args.init), settings_of(args, CamTrainSettings),
+                               Path(args.out_model), Path(args.checkpoint), Path(args.train_log), args.device,
+                               extra={"class_ids": list(range(1, N_CLASSES))}, progress=not args.no_progress))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    KEYS[:] = add_training_args(p, "cam_train")
+    p = stage_parser(__doc__)
+    add_training_args(p, CamTrainSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())

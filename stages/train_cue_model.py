@@ -14,21 +14,17 @@ By hand:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from c2am.cli import add_training_args, read_split, run_main, set_threads, settings_from
-from c2am.cue_model import train_cue_model
-from c2am.init_weights import load_init
-
-KEYS: list[str] = []
+from c2am.cli import add_paths, add_training_args, main, print_summary, read_split, settings_of, stage_parser
+from c2am.models.inits import load_init
+from c2am.settings import CueTrainSettings
+from c2am.wsss.cue_model import train_cue_model
 
 
 def run(args: argparse.Namespace) -> None:
-    set_threads(args.threads)
-    settings = settings_from(args, KEYS)
     records = read_split(args)
     folder = Path(args.labels)
     manifest = pd.read_parquet(folder / "manifest.parquet")
@@ -37,17 +33,17 @@ def run(args: argparse.Namespace) -> None:
     if missing:
         raise KeyError(f"{folder}: no cue label for {len(missing)} images of split {args.split!r}, e.g. {missing[:5]}")
     labels = [folder / files[str(r.image_id)] for r in records]
-    summary = train_cue_model(records, labels, load_init(args.init), settings, Path(args.out_model),
-                              Path(args.checkpoint), Path(args.train_log), args.device, progress=not args.no_progress)
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}))
+    print_summary(train_cue_model(records, labels, load_init(args.init), settings_of(args, CueTrainSettings),
+                                  Path(args.out_model), Path(args.checkpoint), Path(args.train_log), args.device,
+                                  progress=not args.no_progress))
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--labels", required=True, help="make_cue_labels output folder")
-    KEYS[:] = add_training_args(p, "cue_train")
+    p = stage_parser(__doc__)
+    add_paths(p, "--labels", labels="make_cue_labels output folder")
+    add_training_args(p, CueTrainSettings)
     return p
 
 
 if __name__ == "__main__":
-    run_main(run, parser())
+    main(run, parser())
