@@ -4,5 +4,7 @@ rule make_demo_data:
         directory(f"{R}/data/demo"),
     log:
         f"{R}/logs/make_demo_data.log",
+    conda:
+        ENV
     shell:
-        "{PY} -m stages.make_demo_data --out {output:q} > {log:q} 2>&1"
+        "python -m stages.make_demo_data --out {output:q} > {log:q} 2>&1"

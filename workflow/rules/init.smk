@@ -1,15 +1,3 @@
-def init_flags(wildcards):
-    if wildcards.init not in CFG["inits"]:
-        raise ValueError(f"unknown init {wildcards.init!r}; config.yaml defines {sorted(CFG['inits'])}")
-    return cli_flags(CFG["inits"][wildcards.init])
-
-
-def init_source_file(wildcards):
-    """A local checkpoint is an input, so replacing the file re-runs the conversion."""
-    path = CFG["inits"][wildcards.init]["path"]
-    return [path] if path else []
-
-
 rule pretrain_init:
     """Backbone weights converted to the backbone's key space, with an exact key check."""
     input:
@@ -21,5 +9,7 @@ rule pretrain_init:
         flags=init_flags,
     log:
         f"{R}/init/{{init}}.log",
+    conda:
+        ENV
     shell:
-        "{PY} -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1"
+        "python -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1"

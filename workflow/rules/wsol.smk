@@ -1,5 +1,80 @@
-def eval_split(exp_name):
-    return dataset(exp_name)["eval_split"]
+# C2AM's maps, boxes and their evaluation (Tables 2-3, the maps figure).
+
+
+rule extract_maps:
+    """Foreground maps of a split at the test recipe (float16 shards + manifest)."""
+    input:
+        model=f"{R}/{{exp}}/c2am/model.pt",
+        data=data_input,
+    output:
+        directory(f"{R}/{{exp}}/maps/{{split}}"),
+    params:
+        data=data_flags,
+        settings=settings("extract"),
+        device=DEVICE,
+    log:
+        f"{R}/{{exp}}/logs/extract_maps_{{split}}.log",
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
+        " --out-dir {output:q} --device {params.device} --threads {threads} {params.settings}"
+        " > {log:q} 2>&1"
+
+
+rule choose_threshold:
+    """Box threshold from the calibration part of the training split (never the evaluation split)."""
+    input:
+        maps=lambda w: f"{R}/{w.exp}/maps/{train_split(w.exp)}",
+        data=data_input,
+    output:
+        f"{R}/{{exp}}/boxes/threshold.json",
+    params:
+        data=data_flags,
+        split=data_train_split,
+        settings=settings_of("boxes", "wsol_eval"),
+    log:
+        f"{R}/{{exp}}/logs/choose_threshold.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
+        " --out {output:q} {params.settings} > {log:q} 2>&1"
+
+
+rule make_boxes:
+    """Class-agnostic boxes (parquet, original pixels) of a split at the chosen threshold."""
+    input:
+        maps=f"{R}/{{exp}}/maps/{{split}}",
+        threshold=f"{R}/{{exp}}/boxes/threshold.json",
+    output:
+        f"{R}/{{exp}}/boxes/{{split}}.parquet",
+    params:
+        settings=settings("boxes"),
+    log:
+        f"{R}/{{exp}}/logs/make_boxes_{{split}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.make_boxes --maps {input.maps:q} --threshold-file {input.threshold:q} --out {output:q}"
+        " {params.settings} > {log:q} 2>&1"
+
+
+rule make_cues:
+    """Background cues (1 - foreground map) as uint8 PNGs at original size."""
+    input:
+        maps=f"{R}/{{exp}}/maps/{{split}}",
+    output:
+        directory(f"{R}/{{exp}}/cues/{{split}}"),
+    log:
+        f"{R}/{{exp}}/logs/make_cues_{{split}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.make_cues --maps {input.maps:q} --out-dir {output:q} > {log:q} 2>&1"
 
 
 rule evaluate_wsol:
@@ -7,27 +82,19 @@ rule evaluate_wsol:
     input:
         maps=f"{R}/{{exp}}/maps/{{split}}",
         boxes=f"{R}/{{exp}}/boxes/{{split}}.parquet",
-        data=dataset_input,
+        data=data_input,
     output:
         f"{R}/{{exp}}/metrics/wsol_{{split}}.json",
     params:
-        data=lambda w: dataset_flags(w.exp),
+        data=data_flags,
         settings=settings("wsol_eval"),
     log:
         f"{R}/{{exp}}/logs/evaluate_wsol_{{split}}.log",
+    conda:
+        ENV
     shell:
-        "{PY} -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
+        "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1"
-
-
-def figure_panels():
-    panels = []
-    for e in ACTIVE:
-        ds, split = dataset(e), eval_split(e)
-        panels.append("--panel " + " ".join(map(shlex.quote, (label(e), ds["format"], ds["root"], split,
-                                                              f"{R}/{e}/maps/{split}",
-                                                              f"{R}/{e}/boxes/{split}.parquet"))))
-    return " ".join(panels)
 
 
 rule figure_maps:
@@ -39,10 +106,10 @@ rule figure_maps:
         report(f"{R}/figure_maps.png", caption="../report/figure_maps.rst", category="WSOL"),
     params:
         panels=figure_panels(),
-        n_images=CFG["stages"].get("figure", {}).get("n_images", 8),
-        seed=CFG["stages"].get("figure", {}).get("seed", 0),
+        settings=global_flags("figure"),
     log:
         f"{R}/logs/figure_maps.log",
+    conda:
+        ENV
     shell:
-        "{PY} -m stages.figure_maps {params.panels} --n_images {params.n_images} --seed {params.seed}"
-        " --out {output:q} > {log:q} 2>&1"
+        "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1"

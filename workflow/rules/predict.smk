@@ -1,0 +1,22 @@
+rule predict:
+    """Foreground masks, boxes and previews of a configured image folder (predict_folders) with an experiment's model."""
+    input:
+        model=f"{R}/{{exp}}/c2am/model.pt",
+        threshold=f"{R}/{{exp}}/boxes/threshold.json",
+    output:
+        directory(f"{R}/{{exp}}/predict/{{folder}}"),
+    params:
+        images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
+        settings=settings("predict"),
+        device=DEVICE,
+    log:
+        f"{R}/{{exp}}/logs/predict_{{folder}}.log",
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
+        " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
+        " > {log:q} 2>&1"
