@@ -35,8 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from c2am.losses import contrastive_loss  # noqa: E402
-from c2am.models.backbones import build_backbone  # noqa: E402
+from c2am.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_backbone  # noqa: E402
 from c2am.models.c2am import C2AM  # noqa: E402
+from c2am.settings import C2AMTrainSettings  # noqa: E402
 
 TRAIN_ROWS = [("train CUB", 16, 224), ("train ImageNet", 128, 224), ("train VOC", 32, 448)]
 EXTRACT_ROW = ("extraction", 64, 448)
@@ -61,7 +62,8 @@ def reset_peak(dev: torch.device) -> None:
 
 def make_model(backbone: str, dev: torch.device, fast: bool, compile_: bool) -> tuple[torch.nn.Module, object]:
     torch.manual_seed(0)
-    model = C2AM(build_backbone(backbone)).to(dev)
+    s = C2AMTrainSettings.defaults()
+    model = C2AM(build_backbone(backbone), s.head_init, s.head_padding, IMAGENET_MEAN, IMAGENET_STD).to(dev)
     if fast and dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     runner = torch.compile(model) if (fast and compile_) else model
@@ -141,12 +143,13 @@ def bench_loader(backbone, dev, batch, size, compile_, steps, workers, data_root
     from torch.utils.data import DataLoader
 
     from c2am.data.readers import read_cub
-    from c2am.train import EpochOrder, TrainSettings, TrainViews
+    from c2am.training.c2am import TrainViews
+    from c2am.training.loop import EpochOrder
 
     if not data_root.is_dir():
         return None
     records = read_cub(data_root, split="train")
-    s = TrainSettings(batch_size=batch, resize=round(size * 256 / 224), crop=size)
+    s = C2AMTrainSettings.from_dict({"batch_size": batch, "resize": round(size * 256 / 224), "crop": size})
     views = TrainViews(records, s)
     model, runner = make_model(backbone, dev, True, compile_)
     model.train()

@@ -20,8 +20,26 @@ def need(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def demo_root(tmp_path_factory) -> Path:
     """The default demo dataset, generated once per test session."""
-    from c2am.data.synthetic import generate_demo
+    from c2am.data.demo import generate_demo
 
     out = tmp_path_factory.mktemp("demo") / "demo"
     generate_demo(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def voc_cue_labels(demo_root, tmp_path_factory):
+    """8 demo VOC training records and cue pseudo labels made from their masks (255 = background)."""
+    import cv2
+    import numpy as np
+
+    from c2am.data.readers import read_voc
+    from c2am.data.voc import read_mask
+
+    records = read_voc(demo_root / "VOC2012", "train")[:8]
+    folder = tmp_path_factory.mktemp("cue_labels")
+    labels = []
+    for r in records:
+        labels.append(folder / f"{r.image_id}.png")
+        cv2.imwrite(str(labels[-1]), np.where(read_mask(r.mask_path) == 0, 255, 0).astype(np.uint8))
+    return records, labels

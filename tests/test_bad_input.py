@@ -23,12 +23,15 @@ import c2am.io as io
 from c2am.data.images import ImageDecodeError
 from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
-from c2am.init_weights import build_init
-from c2am.localize import check_boxes_inside
-from c2am.predict import predict_folder
-from c2am.train import TrainingError, TrainSettings, train_c2am
+from c2am.models.inits import build_init
+from c2am.wsol.localize import check_boxes_inside
+from c2am.foreground import predict_folder
+from c2am.settings import C2AMTrainSettings, PredictSettings
+from c2am.training.c2am import train_c2am
+from c2am.training.checkpoint import TrainingError
 
 SMALL = dict(epochs=1, batch_size=4, resize=72, crop=64, workers=0, fg_rule_images=8, lr=0.01)
+PREDICT = PredictSettings.from_dict({"size": 64, "workers": 0})
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +43,7 @@ def init():
 def trained(tmp_path_factory, demo_root, init):
     out = tmp_path_factory.mktemp("model")
     records = read_cub(demo_root / "CUB_200_2011", split="train")[:8]
-    train_c2am(records, init, TrainSettings.from_dict(SMALL), out / "model.pt", out / "ck.pt", out / "log.jsonl",
+    train_c2am(records, init, C2AMTrainSettings.from_dict(SMALL), out / "model.pt", out / "ck.pt", out / "log.jsonl",
                "cpu", progress=False)
     return out / "model.pt"
 
@@ -60,7 +63,7 @@ def test_corrupt_image_in_training_names_the_file(tmp_path, demo_root, init):
     bad.write_bytes(data[: len(data) // 3])
     records[3] = ImageRecord(image_id="bad", path=bad, split="train")
     with pytest.raises(ImageDecodeError, match="truncated.jpg: cannot decode image"):
-        train_c2am(records, init, TrainSettings.from_dict(SMALL), tmp_path / "m.pt", tmp_path / "c.pt",
+        train_c2am(records, init, C2AMTrainSettings.from_dict(SMALL), tmp_path / "m.pt", tmp_path / "c.pt",
                    tmp_path / "l.jsonl", "cpu", progress=False)
     assert not (tmp_path / "m.pt").exists()
 
@@ -79,7 +82,7 @@ def test_predict_skips_and_counts_unreadable_images_and_handles_odd_formats(tmp_
     exif[0x0112] = 6  # stored rotated: shown (and read) upright
     exif_img.save(images / "rotated.jpg", exif=exif)
     out = tmp_path / "pred"
-    summary = predict_folder(trained, images, out, threshold=0.5, size=64, workers=0, device="cpu", progress=False)
+    summary = predict_folder(trained, images, out, 0.5, PREDICT, device="cpu", progress=False)
     assert summary["images"] == 8 and summary["predicted"] == 6 and summary["skipped_unreadable"] == 2
     assert sorted(s["file"] for s in summary["skipped"]) == ["cut.jpg", "zero.jpg"]
     assert json.loads((out / "summary.json").read_text())["skipped_unreadable"] == 2
@@ -100,8 +103,7 @@ def test_predict_flags_a_constant_activation_map(tmp_path, demo_root, trained, m
     from c2am.models.c2am import C2AM
 
     monkeypatch.setattr(C2AM, "foreground_map", lambda self, x: torch.full((len(x), 4, 4), 0.3))
-    summary = predict_folder(trained, images, tmp_path / "pred", 0.5, size=64, workers=0, device="cpu",
-                             progress=False)
+    summary = predict_folder(trained, images, tmp_path / "pred", 0.5, PREDICT, device="cpu", progress=False)
     table = pd.read_parquet(tmp_path / "pred" / "boxes.parquet")
     assert summary["empty_maps"] == 2 and table["empty_map"].all() and table["x0"].isna().all()
     assert (table["foreground_fraction"] == 0).all()
@@ -110,11 +112,11 @@ def test_predict_flags_a_constant_activation_map(tmp_path, demo_root, trained, m
 def test_predict_refuses_an_empty_folder_and_bad_threshold(tmp_path, trained):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty: no image files"):
-        predict_folder(trained, tmp_path / "empty", tmp_path / "out", 0.5, device="cpu")
+        predict_folder(trained, tmp_path / "empty", tmp_path / "out", 0.5, PREDICT, device="cpu")
     with pytest.raises(FileNotFoundError, match="image folder not found: .*nowhere"):
-        predict_folder(trained, tmp_path / "nowhere", tmp_path / "out", 0.5, device="cpu")
+        predict_folder(trained, tmp_path / "nowhere", tmp_path / "out", 0.5, PREDICT, device="cpu")
     with pytest.raises(ValueError, match=r"threshold must be in \(0, 1\)"):
-        predict_folder(trained, tmp_path, tmp_path / "out", 1.5, device="cpu")
+        predict_folder(trained, tmp_path, tmp_path / "out", 1.5, PREDICT, device="cpu")
 
 
 def test_box_outside_the_image_is_named():
@@ -130,8 +132,8 @@ def test_box_outside_the_image_is_named():
 
 def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, demo_root, init, monkeypatch):
     records = read_cub(demo_root / "CUB_200_2011", split="train")[:8]
-    settings = TrainSettings.from_dict({**SMALL, "epochs": 2})
-    import c2am.train as train
+    settings = C2AMTrainSettings.from_dict({**SMALL, "epochs": 2})
+    import c2am.training.c2am as train
     from c2am.losses import contrastive_loss
 
     calls = {"n": 0}
@@ -144,7 +146,7 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, demo_ro
         return terms
 
     monkeypatch.setattr(train, "contrastive_loss", nan_in_epoch_two)
-    with pytest.raises(TrainingError, match=r"loss became nan at epoch 2, step 0; the last good checkpoint is .*c\.pt"):
+    with pytest.raises(TrainingError, match=r"c2am loss became nan at epoch 2, step 1; the last good checkpoint is .*c\.pt"):
         train_c2am(records, init, settings, tmp_path / "m.pt", tmp_path / "c.pt", tmp_path / "l.jsonl", "cpu",
                    progress=False)
     assert not (tmp_path / "m.pt").exists()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from c2am.data.box_augment import box_aware_view, box_in_crop, box_kept_fraction
+from c2am.data.augment import box_aware_view, box_in_crop, box_kept_fraction
 from c2am.data.images import sample_generator
 
 

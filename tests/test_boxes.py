@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from c2am.boxes import boxes_from_map, center_box, clip_boxes, normalize_map, scale_boxes
+from c2am.wsol.boxes import boxes_from_map, center_box, clip_boxes, normalize_map, scale_boxes
 
 
 def sorted_rows(a):

@@ -9,9 +9,10 @@ import torch
 from PIL import Image
 
 from c2am.data.records import ImageRecord
-from c2am.ddt import (DDTFeatures, DescriptorStats, border_inner_means, ddt_box, ddt_boxes_table, group_records,
+from c2am.settings import DDTSettings
+from c2am.wsol.ddt import (DDTFeatures, DescriptorStats, border_inner_means, ddt_box, ddt_boxes_table, group_records,
                       project, run_ddt)
-from c2am.maps import MapStore
+from c2am.wsol.maps import MapStore
 
 
 def test_principal_direction_of_two_points_is_their_difference():
@@ -103,10 +104,10 @@ def test_run_ddt_finds_the_common_object_whatever_the_component_sign(tmp_path, o
         Image.fromarray(img).save(path)
         records.append(ImageRecord(str(i), path, "train", label=i % 2))
         truth[str(i)] = (x0, y0, x0 + 48, y0 + 40)
-    settings = {"resize": 64, "batch_size": 4, "workers": 0, "group_by": "class", "cache_mb": 64,
-                "shard_size": 4, "amp": False, "channels_last": False}
+    settings = DDTSettings.from_dict({"resize": 64, "batch_size": 4, "workers": 0, "group_by": "class",
+                                      "cache_mb": 64, "shard_size": 4, "amp": False, "channels_last": False})
     feats = DDTFeatures(PooledPixels(), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-    summary = run_ddt(feats, records, settings, tmp_path / "maps", torch.device("cpu"), progress=False)
+    summary = run_ddt(feats, records, settings, tmp_path / "maps", torch.device("cpu"), {}, progress=False)
     assert set(summary["groups"]) == {"0", "1"}
     table, empty = ddt_boxes_table(MapStore(tmp_path / "maps"))
     assert empty == 0 and len(table) == 6
@@ -126,10 +127,10 @@ def test_low_cache_reads_the_group_twice_with_the_same_boxes(tmp_path):
         Image.fromarray(img).save(path)
         records.append(ImageRecord(str(i), path, "train", label=0))
     feats = DDTFeatures(PooledPixels(), (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
-    base = {"resize": 64, "batch_size": 2, "workers": 0, "group_by": "class", "shard_size": 8, "amp": False,
-            "channels_last": False}
-    a = run_ddt(feats, records, {**base, "cache_mb": 64}, tmp_path / "a", torch.device("cpu"), progress=False)
-    b = run_ddt(feats, records, {**base, "cache_mb": 0}, tmp_path / "b", torch.device("cpu"), progress=False)
+    base = DDTSettings.from_dict({"resize": 64, "batch_size": 2, "workers": 0, "group_by": "class", "shard_size": 8,
+                                  "amp": False, "channels_last": False})
+    a = run_ddt(feats, records, base.replace(cache_mb=64), tmp_path / "a", torch.device("cpu"), {}, progress=False)
+    b = run_ddt(feats, records, base.replace(cache_mb=0), tmp_path / "b", torch.device("cpu"), {}, progress=False)
     assert not a["groups"]["0"]["recomputed"] and b["groups"]["0"]["recomputed"]
     ta, tb = ddt_boxes_table(MapStore(tmp_path / "a"))[0], ddt_boxes_table(MapStore(tmp_path / "b"))[0]
     pd.testing.assert_frame_equal(ta.drop(columns="score"), tb.drop(columns="score"))

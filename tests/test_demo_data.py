@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from c2am.data import synthetic
+from c2am.data import demo as demo_module
 from c2am.data.readers import VOC_CLASSES, parse_voc_xml, read_cub, read_voc
-from c2am.data.synthetic import CLASSES, generate_demo, tight_box, tree_sha256, voc_palette
+from c2am.data.demo import CLASSES, generate_demo, tight_box, tree_sha256
+from c2am.data.voc import voc_palette
 
 PINNED_BOXES = ['1 27.0 36.0 40.0 27.0', '2 26.0 49.0 13.0 22.0', '3 5.0 11.0 22.0 22.0']
 SMALL = dict(n_classes=3, n_train_per_class=3, n_test_per_class=2, image_size=(72, 64), seed=5)
@@ -166,7 +167,7 @@ def test_interrupted_run_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(synthetic, "_write_voc", boom)
+    monkeypatch.setattr(demo_module, "_write_voc", boom)
     with pytest.raises(KeyboardInterrupt):
         generate_demo(tmp_path / "demo", **SMALL)
     assert list(tmp_path.iterdir()) == []

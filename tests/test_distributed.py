@@ -3,8 +3,8 @@
 Step level: the loss and every parameter gradient of one step (global-batch loss via the all-gather with gradient,
 BatchNorm synchronised) against one process. End to end: the stage launched by torchrun (`--gpus 2`, the rule's
 command) against the plain stage: same per-step losses and final weights. Tolerances: float32 arithmetic in a
-different order (per-process partial sums, float64 BatchNorm sums), so relative 1e-4 on losses, absolute 1e-4 on
-gradients and weights; end to end, differences no larger than one process's own with another thread count.
+different order (per-process partial sums, float64 BatchNorm sums), so relative 1e-4 on losses, absolute 3e-4 on
+gradients (largest gradient 0.7) and 1e-4 on weights; end to end, differences no larger than one process's own with another thread count.
 The measured maxima are printed.
 """
 
@@ -20,11 +20,11 @@ import torch.multiprocessing as mp
 
 from c2am.data.images import eval_view, read_image
 from c2am.data.readers import read_cub
-from c2am.distributed import GlobalBatchNorm2d, convert_sync_batchnorm, gather_with_grad, launch_command
-from c2am.init_weights import build_init
+from c2am.training.distributed import GlobalBatchNorm2d, convert_sync_batchnorm, gather_with_grad, launch_command
+from c2am.models.inits import build_init
 from c2am.losses import contrastive_loss
 from c2am.models.c2am import build_model
-from c2am.train import EpochOrder
+from c2am.training.loop import EpochOrder
 from conftest import REPO
 
 BATCH = 8
@@ -55,7 +55,7 @@ def _worker(rank, world, port, init, images, sync_bn, out):
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo")
     torch.manual_seed(0)
-    model = build_model(init)
+    model = build_model(init, "kaiming_normal", "replicate")
     model.backbone.freeze(FROZEN)
     if sync_bn:
         convert_sync_batchnorm(model, "cpu")
@@ -89,7 +89,7 @@ def _two_processes(tmp_path, init, images, sync_bn):
 
 def test_two_gloo_processes_give_the_single_process_loss_and_gradients(tmp_path, init, images):
     torch.manual_seed(0)
-    model = build_model(init)
+    model = build_model(init, "kaiming_normal", "replicate")
     model.backbone.freeze(FROZEN)
     terms = _step(model, images)
     ref_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
@@ -104,7 +104,8 @@ def test_two_gloo_processes_give_the_single_process_loss_and_gradients(tmp_path,
     print(f"2 processes vs 1: |loss diff| {loss_diff:.2e} (loss {float(terms.total.detach()):.6f}), max |grad diff| "
           f"{grad_diff:.2e} (max |grad| {grad_scale:.2e}), max running_var diff {var_diff:.2e}")
     assert loss_diff <= 1e-4 * abs(float(terms.total.detach()))
-    assert grad_diff <= 1e-4 and var_diff <= 1e-4
+    # measured: 4.0e-5 on one CI machine, 1.0e-4 on another CPU (its kernels sum in another order)
+    assert grad_diff <= 3e-4 and var_diff <= 1e-4
 
     # without synchronised BatchNorm each process normalises its own half: measurably different, which shows
     # that the comparison above can fail
@@ -143,9 +144,9 @@ def _stage(cmd_prefix, demo_root, out, extra=()):
     cmd = [*cmd_prefix, "-m", "stages.train_c2am", "--init", str(out.parent / "init.pt"), "--dataset-format", "cub",
            "--dataset-root", str(demo_root / "CUB_200_2011"), "--split", "train", "--out-model", str(out / "model.pt"),
            "--checkpoint", str(out / "checkpoint.pt"), "--train-log", str(out / "log.jsonl"), "--device", "cpu",
-           "--no-progress", "--epochs", "1", "--batch_size", str(BATCH), "--resize", "72",
-           "--crop", "64", "--workers", "0", "--fg_rule_images", "16", "--lr", "0.0001", "--sync_bn",
-           "--frozen_stages", str(FROZEN), *(extra if "--threads" in extra else ["--threads", "2", *extra])]
+           "--no-progress", "--epochs", "1", "--batch-size", str(BATCH), "--resize", "72",
+           "--crop", "64", "--workers", "0", "--fg-rule-images", "16", "--lr", "0.0001", "--sync-bn",
+           "--frozen-stages", str(FROZEN), *(extra if "--threads" in extra else ["--threads", "2", *extra])]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900,
                           env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.returncode == 0, proc.stderr[-6000:]
@@ -154,8 +155,8 @@ def _stage(cmd_prefix, demo_root, out, extra=()):
 
 def _compare(a, b):
     """Max relative loss difference per step; max parameter difference; max relative running-stat difference."""
-    steps_a = [r["total"] for r in a[0] if r["event"] == "step"]
-    steps_b = [r["total"] for r in b[0] if r["event"] == "step"]
+    steps_a = [r["loss"] for r in a[0] if r["event"] == "step"]
+    steps_b = [r["loss"] for r in b[0] if r["event"] == "step"]
     assert len(steps_a) == len(steps_b) == 96 // BATCH
     loss = max(abs(x - y) / abs(x) for x, y in zip(steps_a, steps_b))
     params = max(float((a[1][k] - b[1][k]).abs().max()) for k in a[1] if "running" not in k and a[1][k].is_floating_point())

@@ -10,14 +10,15 @@ min-max scaled maps overlap with mean IoU >= 0.9; channels_last alone changes on
 import pytest
 import torch
 
-from c2am.boxes import boxes_from_map, normalize_map
+from c2am.wsol.boxes import boxes_from_map, normalize_map
 from c2am.data.images import eval_view, read_image
 from c2am.data.readers import read_cub
-from c2am.init_weights import build_init
+from c2am.models.inits import build_init
 from c2am.losses import contrastive_loss
-from c2am.metrics import best_iou_per_image
+from c2am.wsol.metrics import best_iou_per_image
 from c2am.models.c2am import load_trained
-from c2am.train import TrainSettings, train_c2am
+from c2am.settings import C2AMTrainSettings
+from c2am.training.c2am import train_c2am
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def setup(demo_root, tmp_path_factory):
     init = build_init("efficientnet_lite0", "efficientnet_lite0_package")
     records = read_cub(demo_root / "CUB_200_2011", split="train")[:16]
     out = tmp_path_factory.mktemp("fast")
-    settings = TrainSettings.from_dict(dict(epochs=3, batch_size=8, resize=100, crop=96, workers=0,
+    settings = C2AMTrainSettings.from_dict(dict(epochs=3, batch_size=8, resize=100, crop=96, workers=0,
                                             fg_rule_images=8, lr=0.01))
     train_c2am(records, init, settings, out / "m.pt", out / "c.pt", out / "l.jsonl", "cpu", progress=False)
     model, _ = load_trained(out / "m.pt")

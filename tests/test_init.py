@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from c2am.init_weights import InitError, bn_is_folded, build_init, torchvision_state
+from c2am.models.inits import InitError, bn_is_folded, build_init, torchvision_state
 from c2am.models.backbones import BUILDERS, build_backbone
 from c2am.models.c2am import build_model
 from conftest import MOBILENET_WEIGHTS, need
@@ -44,7 +44,7 @@ def test_efficientnet_lite0_package_weights_load_exactly():
     assert art["dropped_keys"] == ["_fc.bias", "_fc.weight"]
     assert art["input_scaling"] == "tf" and not art["bn_folded"]
     assert len(art["state_dict"]) == len(build_backbone("efficientnet_lite0").net.state_dict())
-    model = build_model(art)
+    model = build_model(art, "kaiming_normal", "replicate")
     assert torch.equal(model.backbone.net._conv_stem.weight, art["state_dict"]["_conv_stem.weight"])
 
 
@@ -102,7 +102,7 @@ def test_checkpoints_without_batch_counters_still_load(tmp_path):
 
 
 def test_corrupt_init_artifact_is_a_clear_error(tmp_path):
-    from c2am.init_weights import load_init
+    from c2am.models.inits import load_init
 
     (tmp_path / "x.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot read init artifact .*x.pt"):

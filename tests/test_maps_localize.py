@@ -7,8 +7,9 @@ from PIL import Image
 
 from c2am.data.images import Geometry, ImageDecodeError, read_image, eval_view
 from c2am.data.records import ImageRecord
-from c2am.localize import boxes_table, calibration_subset, choose_box_threshold, evaluate_split
-from c2am.maps import MapStore, MapWriter
+from c2am.settings import BoxSettings, WsolEvalSettings
+from c2am.wsol.localize import boxes_table, calibration_subset, choose_box_threshold, evaluate_split
+from c2am.wsol.maps import MapStore, MapWriter
 
 
 def test_geometry_maps_crop_coordinates_to_original_pixels():
@@ -22,7 +23,7 @@ def test_geometry_maps_crop_coordinates_to_original_pixels():
 
 
 def _store(tmp_path, maps, geoms, ids):
-    w = MapWriter(tmp_path / "maps", shard_size=2, settings={"resize": 64})
+    w = MapWriter(tmp_path / "maps", shard_size=2, meta={"resize": 64})
     for i, m, g in zip(ids, maps, geoms):
         w.add(i, m, g)
     w.close()
@@ -66,14 +67,47 @@ def test_threshold_is_chosen_on_the_calibration_part_of_train_only(tmp_path):
     calib = calibration_subset(records, 0.2, seed=0)
     assert len(calib) == 10 and calib == calibration_subset(records, 0.2, seed=0)
     assert calib != calibration_subset(records, 0.2, seed=1)
-    settings = {"calib_fraction": 0.2, "calib_seed": 0, "threshold_grid_step": 0.05, "normalization": "minmax",
-                "all_contours": False, "upsample": False}
-    result = choose_box_threshold(store, records, settings)
+    box = BoxSettings.from_dict({"calib_fraction": 0.2, "calib_seed": 0, "threshold_grid_step": 0.05,
+                                 "normalization": "minmax", "all_contours": False, "upsample": False})
+    result = choose_box_threshold(store, records, box, WsolEvalSettings.defaults())
     # at threshold t the box spans columns ceil(7t)..7, so IoU with the GT (columns 6..7) is 2 / (8 - ceil(7t)),
     # >= 0.5 from t > 3/7 on: the first such grid value is 0.45
     assert result["threshold"] == pytest.approx(0.45) and result["calibration_gt_known_loc"] == 1.0
     with pytest.raises(ValueError, match="no GT boxes"):
         calibration_subset([ImageRecord("u", tmp_path / "u.jpg", "train")], 0.1, 0)
+
+
+def test_threshold_choice_counts_a_box_as_the_evaluation_does(tmp_path):
+    """The calibration threshold honours wsol_eval.iou_threshold and .strict (it hard-coded IoU >= 0.5)."""
+    g = Geometry(8, 8, 8, 8, 0, 0, 8, 8)
+    ramp = np.tile(np.linspace(0, 1, 8, dtype=np.float32), (8, 1))
+    records = [ImageRecord(f"t{i}", tmp_path / f"{i}.jpg", "train", boxes=((6.0, 0.0, 8.0, 8.0),)) for i in range(10)]
+    store = _store(tmp_path, [ramp] * 10, [g] * 10, [r.image_id for r in records])
+    box = BoxSettings.from_dict({"calib_fraction": 1.0, "upsample": False})
+
+    def chosen(**evaluation):
+        return choose_box_threshold(store, records, box, WsolEvalSettings.from_dict(evaluation))["threshold"]
+
+    # IoU = 2 / (8 - ceil(7t)): exactly 0.5 on (3/7, 4/7], 2/3 on (4/7, 5/7], 1 above 5/7
+    assert chosen(iou_threshold=0.5) == pytest.approx(0.45)
+    assert chosen(iou_threshold=0.5, strict=True) == pytest.approx(0.6)  # IoU > 0.5 first at t = 0.6
+    assert chosen(iou_threshold=0.7) == pytest.approx(0.75)
+
+
+def test_a_store_read_from_the_other_side_flips_every_accessor(tmp_path):
+    """raw, prepared and original_size_map all read through the side (PxAP reads original_size_map)."""
+    m = np.zeros((4, 4), np.float32)
+    m[1:3, 1:3] = 0.8
+    g = Geometry(orig_w=16, orig_h=8, resize_w=8, resize_h=8, crop_x0=0, crop_y0=0, crop_w=8, crop_h=8)
+    store = _store(tmp_path, [m], [g], ["a"])
+    flipped = store.with_side("opposite")
+    np.testing.assert_allclose(flipped.raw(0), 1 - store.raw(0))
+    np.testing.assert_allclose(flipped.original_size_map(0), 1 - store.original_size_map(0), atol=1e-6)
+    np.testing.assert_allclose(flipped.prepared(0, "none")[0], 1 - store.prepared(0, "none")[0], atol=1e-6)
+    border_bright = store.with_side("per_image")  # ring 0 < inside 0.8: kept as it is
+    np.testing.assert_allclose(border_bright.original_size_map(0), store.original_size_map(0))
+    with pytest.raises(ValueError, match="unknown map side"):
+        store.with_side("left")
 
 
 def test_evaluate_split_reports_every_metric(tmp_path):
@@ -83,9 +117,7 @@ def test_evaluate_split_reports_every_metric(tmp_path):
                for i in range(4)]
     store = _store(tmp_path, [ramp] * 4, [g] * 4, [r.image_id for r in records])
     boxes = boxes_table(store, 0.5, "minmax", False, upsample=False)
-    out = evaluate_split(store, records, boxes, {"iou_threshold": 0.5, "strict": False, "maxboxacc_step": 0.01,
-                                                 "maxboxacc_iou": [0.3, 0.5, 0.7]},
-                         {"normalization": "minmax", "upsample": False})
+    out = evaluate_split(store, records, boxes, WsolEvalSettings.defaults(), "minmax", upsample=False)
     assert out["gt_known_loc"] == 1.0 and out["gt_known_loc_class_avg"] == 1.0
     assert out["MaxBoxAccV2"] == 1.0 and out["authors_protocol"]["gt_known_loc_tuned_on_eval"] == 1.0
     # a centred box of side fraction f has IoU f^2 / (f^2 + 1) with the right half: 0.5 only at f = 1

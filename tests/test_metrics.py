@@ -5,9 +5,10 @@ import warnings
 import numpy as np
 import pytest
 
-from c2am.metrics import (
+from c2am.wsol.metrics import (
     AUTHORS_THRESHOLDS,
     authors_protocol,
+    best_iou_curve,
     best_iou_per_image,
     box_iou,
     center_box_baseline,
@@ -174,9 +175,15 @@ def test_authors_protocol_picks_threshold():
 
 def test_choose_threshold_on_calibration_set():
     maps, gts = _ramp_maps()
-    thr, curve = choose_threshold(maps[:1], gts[:1], thresholds=[0.1, 0.3, 0.95])
+    best = best_iou_curve(maps[:1], gts[:1], [0.1, 0.3, 0.95])
+    thr, curve = choose_threshold(best, [0.1, 0.3, 0.95], iou_threshold=0.5, strict=False)
     assert thr == 0.3
     np.testing.assert_array_equal(curve, [0, 1, 0])
+    # the same chooser is the authors' protocol on the evaluated set
+    maps, gts = _ramp_maps()
+    best = best_iou_curve(maps, gts, AUTHORS_THRESHOLDS)
+    assert choose_threshold(best, AUTHORS_THRESHOLDS, 0.5, True)[0] == authors_protocol(maps, gts, strict=True)[
+        "threshold_tuned_on_eval"] == 0.75
 
 
 # ------------------------------------------------------------------------------------ centre box

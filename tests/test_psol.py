@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from c2am.data.records import ImageRecord
-from c2am.localize import evaluate_psol
-from c2am.supervised import boxes_from_outputs, pseudo_box_per_image, topk_table
+from c2am.wsol.psol import evaluate_psol
+from c2am.wsol.psol import boxes_from_outputs, pseudo_box_per_image, topk_table
 
 
 def _records():
@@ -33,7 +33,7 @@ def test_top1_top5_gt_known_on_a_hand_computed_case():
                     ("d", (50, 50, 60, 61))])  # IoU 100/110 = 0.91 with its first GT box
     classes = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "top1": [0, 1, 1, 0], "top2": [1, 0, 0, 2],
                             "p1": [.9, .6, .7, .5], "p2": [.1, .4, .3, .5]})
-    m = evaluate_psol(_records(), boxes, classes)
+    m = evaluate_psol(_records(), boxes, classes, 0.5, False)
     # loc correct: a, b, d.  top-1 right: a, c.  GT class among the 2 predictions: a, b, c, d
     assert m["gt_known_loc"] == 0.75 and m["top1_loc"] == 0.25 and m["top5_loc"] == 0.75
     # per class: class 0 (a, b), class 1 (c), class 2 (d)
@@ -41,16 +41,16 @@ def test_top1_top5_gt_known_on_a_hand_computed_case():
     assert m["top1_loc_class_avg"] == pytest.approx((0.5 + 0 + 0) / 3)
     assert m["top5_loc_class_avg"] == pytest.approx((1 + 0 + 1) / 3)
     assert m["top1_cls"] == 0.5 and m["top5_cls"] == 1.0 and m["top5_k"] == 2 and m["classes"] == 3
-    strict = evaluate_psol(_records(), boxes, classes, strict=True)
+    strict = evaluate_psol(_records(), boxes, classes, 0.5, strict=True)
     assert strict["gt_known_loc"] == 0.5  # b's IoU of exactly 0.5 fails "> 0.5"
 
 
 def test_missing_predictions_are_named():
     classes = pd.DataFrame({"image_id": ["a", "b", "c", "d"], "top1": [0, 0, 1, 2], "p1": [1.0] * 4})
     with pytest.raises(ValueError, match="localizer boxes lack 1 images.*'d'"):
-        evaluate_psol(_records(), _boxes([(i, (0, 0, 1, 1)) for i in "abc"]), classes)
+        evaluate_psol(_records(), _boxes([(i, (0, 0, 1, 1)) for i in "abc"]), classes, 0.5, False)
     with pytest.raises(ValueError, match="classifier predictions lack 2 images"):
-        evaluate_psol(_records(), _boxes([(i, (0, 0, 1, 1)) for i in "abcd"]), classes.iloc[:2])
+        evaluate_psol(_records(), _boxes([(i, (0, 0, 1, 1)) for i in "abcd"]), classes.iloc[:2], 0.5, False)
 
 
 def test_pseudo_box_is_the_box_with_the_most_activation():
@@ -62,7 +62,8 @@ def test_pseudo_box_is_the_box_with_the_most_activation():
 
 def test_localizer_outputs_become_ordered_clipped_boxes_in_original_pixels():
     out = torch.tensor([[0.25, 0.5, 0.75, 0.1], [-0.2, 0.3, 1.4, 0.6]])
-    table = boxes_from_outputs(["x", "y"], out, torch.tensor([[200.0, 100.0], [10.0, 10.0]], dtype=torch.float64))
+    table = boxes_from_outputs(["x", "y"], out, torch.tensor([[200.0, 100.0], [10.0, 10.0]], dtype=torch.float64),
+                               "linear")
     np.testing.assert_allclose(table[["x0", "y0", "x1", "y1"]].to_numpy(), [[50, 10, 150, 50], [0, 3, 10, 6]])
 
 

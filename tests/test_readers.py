@@ -11,7 +11,7 @@ from PIL import Image
 
 from c2am.data.readers import (VOC_CLASSES, image_size, load_dataset, read_cub, read_folder, read_imagenet,
                                read_voc, voc_labels_from_mask)
-from c2am.data.synthetic import voc_palette
+from c2am.data.voc import voc_palette
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

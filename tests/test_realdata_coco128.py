@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 import pytest
 
-from c2am.data.readers import read_mask, read_voc
-from c2am.wsss import save_cams
+from c2am.data.readers import read_voc
+from c2am.data.voc import read_mask
+from c2am.wsss.cams import save_cams
 from conftest import COCO128, REPO, need
 
 pytestmark = pytest.mark.realdata

@@ -48,7 +48,7 @@ def _predict_on_test_images(tmp_path):
     import pandas as pd
 
     from c2am.data.readers import read_cub
-    from c2am.metrics import best_iou_per_image
+    from c2am.wsol.metrics import best_iou_per_image
 
     records = read_cub(CUB10, split="test")
     folder = tmp_path / "test_images"
@@ -58,11 +58,13 @@ def _predict_on_test_images(tmp_path):
         link.symlink_to(r.path)
     exp = tmp_path / "results" / "cub10_effl0"
     start = time.time()
-    from c2am.predict import predict_folder
+    from c2am.foreground import predict_folder
+
+    from c2am.settings import PredictSettings
 
     summary = predict_folder(exp / "c2am" / "model.pt", folder, tmp_path / "predict",
-                             json.loads((exp / "boxes" / "threshold.json").read_text())["threshold"], size=448,
-                             workers=2, device="cpu", progress=False)
+                             json.loads((exp / "boxes" / "threshold.json").read_text())["threshold"],
+                             PredictSettings.from_dict({"size": 448, "workers": 2}), device="cpu", progress=False)
     table = pd.read_parquet(tmp_path / "predict" / "boxes.parquet").set_index("file")
     pred = [table.loc[str(r.path.relative_to(CUB10 / "images")), ["x0", "y0", "x1", "y1"]].to_numpy(float)[None]
             for r in records]

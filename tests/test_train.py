@@ -6,8 +6,10 @@ import pytest
 import torch
 
 from c2am.data.readers import read_cub
-from c2am.init_weights import build_init
-from c2am.train import TrainingError, TrainSettings, decide_foreground, train_c2am
+from c2am.models.inits import build_init
+from c2am.settings import C2AMTrainSettings
+from c2am.training.c2am import decide_foreground, train_c2am
+from c2am.training.checkpoint import TrainingError
 
 SMALL = dict(epochs=2, batch_size=4, resize=72, crop=64, workers=0, fg_rule_images=8, lr=0.01)
 
@@ -24,7 +26,7 @@ def records(demo_root):
 
 def _run(tmp, records, init, **kw):
     stop = kw.pop("stop_after_steps", None)
-    s = TrainSettings.from_dict({**SMALL, **kw})
+    s = C2AMTrainSettings.from_dict({**SMALL, **kw})
     return train_c2am(records, init, s, tmp / "model.pt", tmp / "checkpoint.pt", tmp / "log.jsonl", "cpu",
                       progress=False, stop_after_steps=stop)
 
@@ -49,7 +51,7 @@ def test_log_checkpoint_and_model_contents(tmp_path, records, init):
     summary = _run(tmp_path, records, init, epochs=1)
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert [x["event"] for x in lines] == ["step"] * 4 + ["epoch", "done"]
-    assert all(x["total"] == pytest.approx(x["neg"] + x["pos_fg"] + x["pos_bg"], rel=1e-5) for x in lines[:4])
+    assert all(x["loss"] == pytest.approx(x["neg"] + x["pos_fg"] + x["pos_bg"], rel=1e-5) for x in lines[:4])
     assert lines[0]["lr"] == pytest.approx(0.01)  # poly schedule starts at the base lr
     ck = torch.load(tmp_path / "model.pt", weights_only=False)
     assert ck["backbone"] == "efficientnet_lite0" and ck["settings"]["epochs"] == 1
@@ -103,9 +105,9 @@ class RingHead(torch.nn.Module):
 def test_foreground_rule_is_decided_on_the_data_set(records, init, ring, inside, flip):
     from c2am.models.c2am import build_model
 
-    model = build_model(init)
+    model = build_model(init, "kaiming_normal", "replicate")
     model.head = RingHead(ring, inside)
-    fg = decide_foreground(model, records, TrainSettings.from_dict(SMALL), torch.device("cpu"))
+    fg = decide_foreground(model, records, C2AMTrainSettings.from_dict(SMALL), torch.device("cpu"))
     # crop 64 -> 4 x 4 cells: 12 ring cells, 4 inner cells; fg_rule_images = 8
     assert fg["flip"] is flip and fg["images"] == 8
     assert fg["border_mean"] == pytest.approx(ring) and fg["inner_mean"] == pytest.approx(inside)
@@ -114,7 +116,7 @@ def test_foreground_rule_is_decided_on_the_data_set(records, init, ring, inside,
 
 def test_unknown_setting_and_folded_bn_with_batch_statistics(tmp_path, records, init):
     with pytest.raises(KeyError, match="unknown c2am_train settings \\['epoch'\\]"):
-        TrainSettings.from_dict({"epoch": 3})
+        C2AMTrainSettings.from_dict({"epoch": 3})
     folded = dict(init, bn_folded=True)
     with pytest.raises(TrainingError, match="folded"):
         _run(tmp_path, records, folded, bn_mode="train")

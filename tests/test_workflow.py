@@ -90,7 +90,7 @@ def test_dry_run_prints_runnable_stage_commands(tmp_path):
     for stage in ("make_demo_data", "pretrain_init", "train_c2am", "extract_maps", "choose_threshold",
                   "make_boxes", "evaluate_wsol", "ddt_boxes", "table2"):
         assert f"-m stages.{stage}" in out
-    assert "--epochs 2" in out and "--loss_variant paper" in out
+    assert "--epochs 2" in out and "--loss-variant paper" in out
 
 
 def test_multi_gpu_setting_launches_torchrun(tmp_path):
@@ -98,7 +98,7 @@ def test_multi_gpu_setting_launches_torchrun(tmp_path):
     proc = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/c2am/model.pt", configfiles=(edited,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "-m torch.distributed.run --nproc-per-node 2 --standalone -m stages.train_c2am" in proc.stdout
-    assert "--gpus 2 " in proc.stdout and "--nodes 1 " in proc.stdout and "--no-sync_bn" in proc.stdout
+    assert "--gpus 2 " in proc.stdout and "--nodes 1 " in proc.stdout and "--no-sync-bn" in proc.stdout
 
 
 def test_table1_target_builds_the_whole_chain_from_images(tmp_path):

@@ -8,9 +8,12 @@ import yaml
 from torch import nn
 
 from c2am.config import ConfigError, validate_config
-from c2am.wsss import (confusion, crf_from_labels, crf_refine_labels, crf_refine_scores, frequency_tuned_saliency,
-                       load_cams, multiscale_cams, refine_with_background, refine_with_threshold, save_cams,
-                       segmentation_scores, spectral_residual_saliency, sweep_confusions)
+from c2am.wsss.cams import load_cams, multiscale_cams, save_cams
+from c2am.wsss.crf import crf_from_labels
+from c2am.wsss.refine import (crf_refine_labels, crf_refine_scores, refine_with_background, refine_with_threshold,
+                              sweep_confusions)
+from c2am.wsss.saliency import frequency_tuned_saliency, spectral_residual_saliency
+from c2am.wsss.scores import confusion, segmentation_scores
 from conftest import REPO
 
 GT = np.array([[0, 0, 1, 1],
@@ -184,7 +187,7 @@ def test_multiscale_cams_are_max_normalised_and_locate_the_class():
 
 
 def test_cue_labels_threshold_soft_and_crf():
-    from stages.make_cue_labels import cue_label
+    from c2am.wsss.cues import cue_label
 
     img = _two_region_image()
     fg = np.zeros((40, 60))

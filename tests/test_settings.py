@@ -1,0 +1,123 @@
+"""Defaults live only in the config schema: the typed settings match its sections key for key, library keyword
+defaults equal the schema's, no library code falls back to a default of its own, and every stage takes a
+hyphenated flag for each key of its settings sections."""
+
+import ast
+import dataclasses
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from c2am.config import flag, section_defaults, section_props
+from c2am.settings import (ALL, BoxSettings, C2AMTrainSettings, CamInferSettings, CamTrainSettings,
+                           ClassifierTrainSettings, CueLabelSettings, CueTrainSettings, DDTSettings, ExtractSettings,
+                           FigureSettings, InitSettings, LocalizerTrainSettings, LoopSettings, PredictSettings,
+                           RefineSettings, SettingsError, TableSettings, WsolEvalSettings)
+from conftest import REPO
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_settings_fields_are_the_schema_keys_and_have_no_defaults_of_their_own(cls):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    assert set(fields) == set(section_props(cls.SECTION))
+    assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields.values())
+    if cls is not InitSettings:  # backbone and source have no default: an init names them
+        assert cls.defaults().to_dict() == section_defaults(cls.SECTION)
+
+
+def test_every_trainer_has_the_loop_settings():
+    loop = {f.name for f in dataclasses.fields(LoopSettings)}
+    for cls in (C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
+                CueTrainSettings):
+        assert issubclass(cls, LoopSettings) and loop <= set(section_props(cls.SECTION))
+
+
+def test_settings_reject_unknown_keys_wrong_types_and_out_of_range_values():
+    with pytest.raises(KeyError, match=r"unknown c2am_train settings \['epoch'\]"):
+        C2AMTrainSettings.from_dict({"epoch": 3})
+    with pytest.raises(SettingsError, match="c2am_train.epochs"):
+        C2AMTrainSettings.from_dict({"epochs": "ten"})
+    with pytest.raises(SettingsError, match="boxes.calib_fraction"):
+        BoxSettings.from_dict({"calib_fraction": 0})
+    with pytest.raises(KeyError, match=r"init settings need \['backbone', 'source'\]"):
+        InitSettings.from_dict({})
+    s = C2AMTrainSettings.from_dict({"epochs": 3})
+    assert s.epochs == 3 and s.replace(alpha=0.5).alpha == 0.5 and s.alpha == 0.05
+
+
+def _defaults(func) -> dict:
+    return {k: p.default for k, p in inspect.signature(func).parameters.items() if p.default is not p.empty}
+
+
+def test_library_keyword_defaults_equal_the_schema():
+    from c2am.models.inits import build_init
+    from c2am.wsss.cams import multiscale_cams
+    from c2am.wsss.crf import crf_from_labels, crf_from_scores
+
+    refine = section_defaults("refine")
+    assert _defaults(crf_from_labels) == {
+        "iterations": refine["crf_iterations"], "gt_prob": refine["crf_gt_prob"],
+        "gaussian_sxy": refine["crf_gaussian_sxy"], "gaussian_compat": refine["crf_gaussian_compat"],
+        "bilateral_sxy": refine["crf_bilateral_sxy"], "bilateral_srgb": refine["crf_bilateral_srgb"],
+        "bilateral_compat": refine["crf_bilateral_compat"]}
+    assert _defaults(crf_from_scores) == {
+        "iterations": refine["crf_iterations"], "gaussian_sxy": refine["crf_gaussian_sxy"],
+        "gaussian_compat": refine["crf_gaussian_compat"], "bilateral_sxy": refine["crf_softmax_bilateral_sxy"],
+        "bilateral_srgb": refine["crf_softmax_bilateral_srgb"], "bilateral_compat": refine["crf_bilateral_compat"]}
+    cam_infer = section_defaults("cam_infer")
+    cams = _defaults(multiscale_cams)
+    assert list(cams["scales"]) == cam_infer["scales"] and cams["flip"] == cam_infer["flip"]
+    assert cams["amp"] == cam_infer["amp"]
+    init = section_defaults("init")
+    assert _defaults(build_init) == {k: init[k] for k in ("path", "weights", "input_scaling", "seed", "tf_padding")}
+
+
+SETTINGS_KEYS = {key for cls in ALL for key in section_props(cls.SECTION)}
+FALLBACK = re.compile(r"""\.get\(\s*["'](\w+)["']\s*,""")
+
+
+def test_no_library_code_falls_back_to_a_default_of_its_own():
+    """`x.get("batch_size", 16)` would train differently from the pipeline when the key is missing."""
+    found = []
+    for path in sorted((REPO / "c2am").rglob("*.py")) + sorted((REPO / "stages").glob("*.py")):
+        for no, line in enumerate(path.read_text().splitlines(), 1):
+            found += [f"{path.relative_to(REPO)}:{no}: {m.group(0)}" for m in FALLBACK.finditer(line)
+                      if m.group(1) in SETTINGS_KEYS]
+    assert not found, "\n".join(found)
+
+
+STAGE_SECTIONS = {
+    "pretrain_init": [InitSettings], "train_c2am": [C2AMTrainSettings], "extract_maps": [ExtractSettings],
+    "choose_threshold": [BoxSettings, WsolEvalSettings], "make_boxes": [BoxSettings],
+    "evaluate_wsol": [WsolEvalSettings], "fg_rule_ablation": [BoxSettings, WsolEvalSettings],
+    "ddt_boxes": [DDTSettings], "train_localizer": [LocalizerTrainSettings],
+    "train_classifier": [ClassifierTrainSettings], "evaluate_psol": [WsolEvalSettings],
+    "train_cam": [CamTrainSettings], "make_cams": [CamInferSettings], "sweep_cam_threshold": [RefineSettings],
+    "refine_cams": [RefineSettings], "make_cue_labels": [CueLabelSettings], "train_cue_model": [CueTrainSettings],
+    "predict": [PredictSettings], "figure_maps": [FigureSettings], "figure_wsol": [FigureSettings],
+    "figure_wsss": [FigureSettings], **{f"table{i}": [TableSettings] for i in range(1, 7)},
+}
+
+
+def _flags(parser) -> set[str]:
+    return {s for action in parser._actions for s in action.option_strings}
+
+
+@pytest.mark.parametrize("stage", sorted(p.stem for p in (REPO / "stages").glob("*.py") if p.stem != "__init__"))
+def test_every_stage_takes_hyphenated_flags_only_and_one_per_setting(stage):
+    import importlib
+
+    module = importlib.import_module(f"stages.{stage}")
+    flags = _flags(module.parser())
+    assert not [f for f in flags if f.startswith("--") and "_" in f], f"underscores in {stage}'s flags"
+    for cls in STAGE_SECTIONS.get(stage, []):
+        missing = [flag(k) for k in section_props(cls.SECTION) if flag(k) not in flags]
+        assert not missing, (stage, missing)
+    # stages keep no module-level state filled by parser()
+    tree = ast.parse(Path(module.__file__).read_text())
+    assigned = {t.id for node in tree.body if isinstance(node, ast.AnnAssign | ast.Assign)
+                for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+    assert "KEYS" not in assigned
+    assert module.__doc__ and "python -m stages." in module.__doc__, f"{stage}: no 'by hand' command in its docstring"

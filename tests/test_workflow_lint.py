@@ -1,0 +1,38 @@
+"""The workflow follows Snakemake's conventions: `snakemake --lint` finds nothing (every rule has a log and names
+the conda environment, helpers live in common.smk, no path built with '+'), and the environment file pins exactly
+what requirements.txt pins."""
+
+import subprocess
+
+import yaml
+
+from conftest import REPO
+from test_workflow import SNAKEMAKE
+
+
+def test_snakemake_lint_is_clean():
+    proc = subprocess.run([SNAKEMAKE, "--lint", "--snakefile", str(REPO / "workflow" / "Snakefile")],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0 and "Congratulations, your workflow is in a good condition!" in out, out[-4000:]
+
+
+def test_conda_environment_pins_the_requirements():
+    env = yaml.safe_load((REPO / "envs" / "c2am.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    requirements = [line.strip() for line in (REPO / "requirements.txt").read_text().splitlines()
+                    if line.strip() and not line.startswith("#")]
+    assert pip == requirements
+    assert "python=3.11" in env["dependencies"]
+
+
+def test_every_rule_file_holds_rules_only_and_the_snakefile_sets_its_conventions():
+    rules = REPO / "workflow" / "rules"
+    for path in rules.glob("*.smk"):
+        text = path.read_text()
+        if path.name == "common.smk":
+            assert "rule " not in text
+        else:
+            assert "\ndef " not in text and not text.startswith("def "), f"{path.name} defines functions"
+    snakefile = (REPO / "workflow" / "Snakefile").read_text()
+    assert 'min_version("9.0")' in snakefile and "default_target: True" in snakefile
