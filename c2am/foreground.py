@@ -3,8 +3,11 @@
 Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
 size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
 per image and thresholded; the box is the bounding rectangle of the largest foreground contour. Images that
-cannot be decoded (corrupt, truncated, empty files) are skipped and counted; an image whose map is constant
-(no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
+cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
+map is constant (no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
+
+Output names keep the input's whole relative path, extension included (photo.jpg -> masks/photo.jpg.png,
+previews/photo.jpg.jpg), so image.bmp and image.tif of one folder never overwrite each other.
 """
 
 from __future__ import annotations
@@ -24,21 +27,41 @@ from .data.images import ImageDecodeError, eval_view, read_image
 from .io import atomic_dir, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
-from .training.loop import pick_device, progress_bar, to_input
+from .training.loop import amp_dtype, pick_device, progress_bar, to_input
 from .wsol.boxes import boxes_from_map, normalize_map
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """Image files under `folder` (recursive), sorted by relative path."""
+    """Image files under `folder` (recursive, dangling links included so that they are counted), sorted by
+    relative path."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
+                   and (p.is_file() or (p.is_symlink() and not p.exists())))
     if not files:
         raise ValueError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
     return files
+
+
+def listing_fingerprint(folder: str | Path) -> str:
+    """A hash of the image files under `folder` (relative path, size, modification time): it changes when an
+    image is added, removed or replaced, so the predict rule re-runs."""
+    import hashlib
+
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for p in list_images(folder):
+        st = p.lstat() if not p.exists() else p.stat()
+        digest.update(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
+
+
+def output_name(rel: Path, suffix: str) -> Path:
+    """The output file of an input (relative path): its whole name plus `suffix`, unique per input file."""
+    return rel.with_name(rel.name + suffix)
 
 
 class _Views(Dataset):
@@ -51,7 +74,7 @@ class _Views(Dataset):
     def __getitem__(self, i: int):
         try:
             img = read_image(self.files[i])
-        except ImageDecodeError as exc:
+        except (ImageDecodeError, FileNotFoundError) as exc:  # corrupt files, dangling links
             return i, None, str(exc)
         view, _ = eval_view(img, self.size, None)
         return i, view, img
@@ -83,7 +106,8 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True) -> dict:
     """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
-    for every image under `folder`; the folder is written completely or not at all. Returns the summary."""
+    for every image REL under `folder` (REL keeps its extension: masks/a/photo.jpg.png); the folder is written
+    completely or not at all. Returns the summary."""
     size = s.size
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -104,7 +128,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
             skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
             if views is None:
                 continue
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on_gpu and s.amp):
+            with torch.autocast(dev.type, dtype=amp_dtype(dev), enabled=on_gpu and s.amp):
                 maps = model.foreground_map(to_input(views, dev, True)).float().cpu().numpy()
             for i, fg, img in zip(indices, maps, originals):
                 rel = files[i].relative_to(folder)
@@ -114,11 +138,11 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 mask = full >= threshold if not is_empty else np.zeros((h, w), bool)
                 box = None if is_empty else boxes_from_map(full.astype(np.float32), [threshold])[0][0]
                 empty += is_empty
-                mask_path = tmp / "masks" / rel.with_suffix(".png")
+                mask_path = tmp / "masks" / output_name(rel, ".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
                 cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
                 if s.previews:
-                    prev = tmp / "previews" / rel.with_suffix(".jpg")
+                    prev = tmp / "previews" / output_name(rel, ".jpg")
                     prev.parent.mkdir(parents=True, exist_ok=True)
                     rgb = overlay(img.permute(1, 2, 0).numpy(), mask, box)
                     cv2.imwrite(str(prev), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])

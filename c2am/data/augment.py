@@ -52,11 +52,14 @@ def box_in_crop(box, crop) -> np.ndarray:
 
 
 def box_aware_view(img: torch.Tensor, box, size: int, scale_min: float, hflip: bool, g: torch.Generator,
-                   min_box_keep: float = 0.7, tries: int = 10) -> tuple[torch.Tensor, np.ndarray | None]:
+                   min_box_keep: float | None = None, tries: int = 10) -> tuple[torch.Tensor, np.ndarray | None]:
     """A size x size training view of uint8 img [3, H, W] and its box normalised to the view (None if no box).
+    min_box_keep (the localizer's setting) is needed with a box only.
 
     box: (x0, y0, x1, y1) in original pixels with exclusive edges, or None for a plain random resized crop.
     """
+    if box is not None and min_box_keep is None:
+        raise ValueError("a box-aware crop needs min_box_keep (localizer_train.min_box_keep)")
     height, width = img.shape[-2:]
     crop = (0, 0, width, height)
     if scale_min < 1.0:

@@ -19,17 +19,35 @@ class ImageDecodeError(ValueError):
     """A file that is not a readable image."""
 
 
+def _to_uint8(im: Image.Image) -> np.ndarray:
+    """RGB uint8 [H, W, 3] of any PIL image. Pillow's convert("RGB") clips 16-bit and 32-bit grayscale to 255 and
+    float images to 0, so those are scaled here: 16-bit by 65535 -> 255, 32-bit integers by their type's range
+    (65535 when no value exceeds it: 16-bit PNGs open as mode I), float images as [0, 1] (clipped to 0..255 when
+    they exceed 1)."""
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else 2.0 ** 31 - 1
+        gray = np.clip(np.rint(a / top * 255), 0, 255).astype(np.uint8)
+    elif im.mode == "F":
+        a = np.nan_to_num(np.asarray(im, dtype=np.float64))
+        gray = np.clip(np.rint(a * 255 if a.max() <= 1.0 else a), 0, 255).astype(np.uint8)
+    else:
+        return np.array(im.convert("RGB"))
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
 def read_image(path: str | Path) -> torch.Tensor:
-    """uint8 RGB tensor [3, H, W]; EXIF rotation applied, grayscale and RGBA converted to RGB."""
+    """uint8 RGB tensor [3, H, W]; EXIF rotation applied; grayscale, palette, RGBA, 16-bit, 32-bit and float
+    images converted to 8-bit RGB with their range scaled (see _to_uint8)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
+        raise FileNotFoundError(f"image not found: {path}" + (" (a dangling symbolic link)" if path.is_symlink()
+                                                             else ""))
     if path.stat().st_size == 0:
         raise ImageDecodeError(f"{path}: empty file (0 bytes)")
     try:
         with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            arr = np.array(im.convert("RGB"))
+            arr = _to_uint8(ImageOps.exif_transpose(im))
     except Exception as exc:  # PIL raises UnidentifiedImageError / OSError for corrupt or truncated data
         raise ImageDecodeError(f"{path}: cannot decode image ({exc})") from exc
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
@@ -102,3 +120,38 @@ def eval_view(img: torch.Tensor, resize: int, crop: int | None) -> tuple[torch.T
     off = (resize - crop) // 2
     img = img[:, off:off + crop, off:off + crop]
     return img, Geometry(w, h, resize, resize, off, off, crop, crop)
+
+
+class _Check(torch.utils.data.Dataset):
+    def __init__(self, paths):
+        self.paths = paths
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        try:
+            img = read_image(self.paths[i])
+        except (ImageDecodeError, FileNotFoundError) as exc:
+            return i, str(exc), False
+        return i, None, bool((img != img[:, :1, :1]).any())  # some pixel differs from the first one
+
+
+def verify_images(paths: list, workers: int) -> dict:
+    """Decode every image once (on `workers` loader processes) before a training starts, so a broken file stops
+    it at once with every bad file named, not in the middle of an epoch. Raises ImageDecodeError listing the
+    unreadable files, or ValueError when every image is a single colour (nothing to separate); returns
+    {"images", "single_colour"}."""
+    loader = torch.utils.data.DataLoader(_Check(list(paths)), batch_size=None, num_workers=workers)
+    bad, flat = [], 0
+    for i, error, varies in loader:
+        if error is not None:
+            bad.append(error)
+        flat += not varies and error is None
+    if bad:
+        raise ImageDecodeError(f"{len(bad)} of {len(paths)} training images cannot be read: " + "; ".join(bad[:10])
+                               + (" ..." if len(bad) > 10 else ""))
+    if paths and flat == len(paths):
+        raise ValueError(f"every one of the {len(paths)} training images is a single colour (e.g. {paths[0]}): "
+                         f"there is no foreground to find")
+    return {"images": len(paths), "single_colour": flat}

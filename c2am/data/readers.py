@@ -150,6 +150,7 @@ def read_cub(root: str | Path, split: str | None = None) -> list[ImageRecord]:
             image_id=image_id, path=root / "images" / rel, split=rec_split, label=class_id - 1,
             boxes=(box,),
             mask_path=mask if mask is not None and mask.is_file() else None,
+            mask_kind="foreground" if mask is not None and mask.is_file() else None,
             class_name=classes[str(class_id)][1]))
     return records
 
@@ -334,7 +335,7 @@ def read_voc(root: str | Path, split: str) -> list[ImageRecord]:
         records.append(ImageRecord(
             image_id=image_id, path=root / "JPEGImages" / f"{image_id}.jpg", split=split,
             labels=labels, boxes=tuple(b for _, b in objects),
-            mask_path=mask, width=w, height=h))
+            mask_path=mask, mask_kind="class_ids" if mask is not None else None, width=w, height=h))
     return sorted(records, key=lambda r: r.image_id)
 
 

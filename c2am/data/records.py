@@ -18,7 +18,9 @@ class ImageRecord:
     label:    0-based class index for single-label sets (CUB, ImageNet), else None.
     labels:   image-level class ids for multi-label sets (VOC ids 1..20), else ().
     boxes:    ground-truth boxes (x0, y0, x1, y1) in original pixels; x1 = x + w (continuous coordinates).
-    mask_path: ground-truth mask (VOC class-id PNG, or CUB-style foreground mask), else None.
+    mask_path: ground-truth mask, else None; mask_kind says what its values are: "class_ids" (VOC: 0 background,
+              1..254 object classes, 255 ignored) or "foreground" (CUB / wsolevaluation: 0..255 foreground
+              strength, > 127 is foreground).
     width/height: original size when the annotation file states it, else None (read from the image on demand).
     """
 
@@ -29,6 +31,7 @@ class ImageRecord:
     labels: tuple[int, ...] = ()
     boxes: tuple[Box, ...] = ()
     mask_path: Path | None = None
+    mask_kind: str | None = None
     width: int | None = None
     height: int | None = None
     class_name: str | None = field(default=None, compare=False)

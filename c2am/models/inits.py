@@ -12,14 +12,18 @@ A partial load is an error: every backbone key must be present and nothing but c
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
+from numpy._core.multiarray import scalar as np_scalar
+
 import torch
 import torchvision
 
-from ..io import load_artifact
+from ..io import load_artifact, torch_load_plain
 from .backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, StagedBackbone, build_backbone
 
 # Keys of the classification head, dropped from a full-network checkpoint (prefixes).
@@ -44,6 +48,8 @@ TORCHVISION_WEIGHTS = {
 # queue, neck, head) are not part of the backbone and are reported as dropped.
 SELF_SUPERVISED_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.backbone.", "backbone.", "module.encoder.")
 INPUT_SCALINGS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "tf": (TF_MEAN, TF_STD)}
+# plain records published checkpoints carry beside their tensors (read by torch.load's weights_only unpickler)
+CHECKPOINT_EXTRAS = [argparse.Namespace, np.dtype, np_scalar, type(np.dtype(np.float64)), type(np.dtype(np.int64))]
 
 
 class InitError(RuntimeError):
@@ -61,10 +67,12 @@ def sha256(path: Path) -> str:
 def _read_checkpoint(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    # tensors and plain values only, so a crafted checkpoint cannot run code. Published checkpoints also carry
+    # their training arguments (argparse.Namespace: MoCo / DINO) or numpy scalars (best accuracies): allowed too.
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt / truncated / not a torch file
-        raise InitError(f"cannot read weights file {path}: {exc}") from exc
+        obj = torch_load_plain(path, CHECKPOINT_EXTRAS)
+    except ValueError as exc:
+        raise InitError(f"cannot use weights file {path}: {exc}") from exc
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):

@@ -54,10 +54,12 @@ def run_fingerprint(kind: str, learned: dict, init_artifact: dict, records: list
 
 # ----------------------------------------------------------------------------------------------- random state
 def rng_state() -> dict:
-    """Every random generator a training step may draw from (python, numpy, torch CPU and CUDA), as plain types."""
+    """Every random generator a training step may draw from (python, numpy, torch CPU, and the CUDA generator of
+    this process's current GPU), as plain types. (Under DDP the main process's state is saved, so a resumed run
+    repeats the other processes' CUDA draws only up to that; C2AM draws none.)"""
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {"python": random.getstate(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
             "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
                       "has_gauss": int(has_gauss), "cached": float(cached)}}
 
@@ -66,8 +68,8 @@ def set_rng_state(state: dict) -> None:
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if state["cuda"] is not None and torch.cuda.is_available():  # the current GPU, whatever the GPU count now
+        torch.cuda.set_rng_state(state["cuda"])
     n = state["numpy"]
     np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
 
@@ -116,8 +118,12 @@ def retire_stale(path: Path) -> None:
 
 
 def prepare_log(log_path: Path, state: dict) -> None:
-    """Start the JSONL log afresh, or, when resuming, keep exactly the lines up to the checkpoint."""
+    """Start the JSONL log afresh, or, when resuming, keep exactly the lines up to the checkpoint. A fresh start
+    keeps the log of the last finished run as `<name>.previous.jsonl` (its model is kept until the new one is
+    complete, so the two stay together if the new run fails)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if not state["global_step"] and log_path.is_file() and _finished(log_path):
+        log_path.replace(log_path.with_name(f"{log_path.stem}.previous{log_path.suffix}"))
     kept = []
     if state["global_step"] and log_path.is_file():
         for line in log_path.read_text().splitlines():
@@ -130,6 +136,15 @@ def prepare_log(log_path: Path, state: dict) -> None:
                 kept.append(line + "\n")
     with atomic_path(log_path) as tmp:
         tmp.write_text("".join(kept))
+
+
+def _finished(log_path: Path) -> bool:
+    """Whether a JSONL training log ends with its run's summary (a finished run, not a crashed one)."""
+    lines = log_path.read_text().strip().splitlines()
+    try:
+        return bool(lines) and json.loads(lines[-1]).get("event") == "done"
+    except json.JSONDecodeError:
+        return False
 
 
 def finish_run(summary: dict, checkpoint: Path, log_path: Path) -> None:

@@ -7,6 +7,7 @@ foreground-oriented (1 - P already applied when the model says P marks the backg
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.images import Geometry
-from ..io import read_parquet_meta, write_parquet
+from ..io import exclusive, read_parquet_meta, require_space, write_errors_named, write_parquet
 from .boxes import normalize_map
 
 GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
@@ -24,10 +25,14 @@ GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop
 
 class MapWriter:
     """Accumulates maps and writes shards into a temporary folder that replaces `out_dir` on `close()`; `meta`
-    (the producing settings, model, backbone, foreground side) goes into the manifest's metadata."""
+    (the producing settings, model, backbone, foreground side) goes into the manifest's metadata. The folder is
+    held exclusively from creation to close (a second writer of it is refused). Use as a context manager, or
+    call close()."""
 
     def __init__(self, out_dir: str | Path, shard_size: int, meta: dict):
         self.out_dir = Path(out_dir)
+        self._lock = contextlib.ExitStack()
+        self._lock.enter_context(exclusive(self.out_dir))
         self.tmp = self.out_dir.with_name(self.out_dir.name + ".part")
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
@@ -48,17 +53,34 @@ class MapWriter:
 
     def _flush(self) -> None:
         if self.buffer:
-            np.save(self.tmp / f"maps-{self.shard:05d}.npy", np.stack(self.buffer))
+            shard = np.stack(self.buffer)
+            path = self.tmp / f"maps-{self.shard:05d}.npy"
+            require_space(path, shard.nbytes)
+            with write_errors_named(path):
+                np.save(path, shard)
             self.buffer, self.shard = [], self.shard + 1
 
     def close(self) -> None:
-        self._flush()
-        if not self.rows:
-            raise ValueError("no maps were written (empty split?)")
-        write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.meta)
-        if self.out_dir.exists():
-            shutil.rmtree(self.out_dir)
-        self.tmp.rename(self.out_dir)
+        try:
+            self._flush()
+            if not self.rows:
+                raise ValueError("no maps were written (empty split?)")
+            write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.meta)
+            if self.out_dir.exists():
+                shutil.rmtree(self.out_dir)
+            self.tmp.rename(self.out_dir)
+        finally:
+            self._lock.close()
+
+    def __enter__(self) -> "MapWriter":
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:  # a failed extraction leaves no folder and keeps the previous one
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self._lock.close()
 
 
 SIDES = ("stored", "opposite", "per_image")

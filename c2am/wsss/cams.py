@@ -3,6 +3,7 @@ SEAM); see c2am.wsss for the conventions."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import cv2
@@ -11,11 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from ..io import image_file
+from ..training.loop import amp_dtype
 from .scores import N_CLASSES
 
 CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM npy files, in order of use
 
 
+@torch.no_grad()
 def multiscale_cams(model, image: torch.Tensor, class_index: list[int], scales=(0.5, 1.0, 1.5, 2.0),
                     flip: bool = True, device: torch.device | str = "cpu", amp: bool = True) -> torch.Tensor:
     """CAMs [K, H, W] (float32, each max-normalised to 1) of a uint8 image [3, H, W] for the classifier
@@ -33,7 +36,7 @@ def multiscale_cams(model, image: torch.Tensor, class_index: list[int], scales=(
         x = F.interpolate(x0, size=size, mode="bilinear", align_corners=False, antialias=s < 1)
         if flip:
             x = torch.cat([x, x.flip(-1)])
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=amp and dev.type == "cuda"):
+        with torch.autocast(dev.type, dtype=amp_dtype(dev), enabled=amp and dev.type == "cuda"):
             feats = model.feature_map(x)
         cam = F.relu(F.conv2d(feats.float(), weight))
         if flip:
@@ -58,18 +61,17 @@ def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np
     - an IRN / PuzzleCAM .npy dict: `keys` (0-based) and one of high_res, hr_cam, cam; or PuzzleCAM's random-walk
       `rw` with keys [0, VOC ids...] (background first, K maps),
     - a PSA / SEAM .npy dict {0-based class index: map}.
-    .npy dicts are pickles: read only files you trust. size (w, h) resizes maps of another size (e.g. IRN's
+    .npy dicts are pickles; they are read by an unpickler that builds only numpy arrays and torch tensors (IRN
+    stores tensors), so a crafted file cannot run code. size (w, h) resizes maps of another size (e.g. IRN's
     stride-4 `cam`) bilinearly. Anything else is an error naming the file; nothing is guessed."""
-    import pickle
-
     path = Path(path)
     try:
         if path.suffix == ".npz":
             with np.load(path) as z:
                 keys, cams = z["keys"], z["cam"]
         else:
-            d = np.load(path, allow_pickle=True)
-            d = d.item() if d.dtype == object else None
+            d = load_npy_safely(path)
+            d = d.item() if d.dtype == object and d.shape == () else None
             if not isinstance(d, dict):
                 raise ValueError("not a dict of CAMs")
             if "keys" not in d and d and all(isinstance(k, (int, np.integer)) for k in d):  # PSA / SEAM
@@ -107,6 +109,37 @@ def load_cams(path: str | Path, size: tuple[int, int] | None = None) -> tuple[np
     elif size is not None and not len(keys):
         cams = np.zeros((0, size[1], size[0]), np.float32)
     return keys, cams
+
+
+# What a pickled dict of CAMs may contain: numpy arrays and scalars, torch tensors (as IRN writes them), dicts.
+_SAFE_GLOBALS = {("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
+                 ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"), ("numpy", "ndarray"),
+                 ("numpy", "dtype"), ("torch._utils", "_rebuild_tensor_v2"), ("collections", "OrderedDict")}
+
+
+class _CamUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str):
+        if (module, name) == ("torch.storage", "_load_from_bytes"):  # a tensor's storage, read without code
+            import io
+
+            return lambda data: torch.load(io.BytesIO(data), weights_only=True)
+        if (module, name) in _SAFE_GLOBALS or (module.startswith("numpy") and name.endswith("DType")):
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and torch tensors are read "
+                                     f"from CAM files)")
+
+
+def load_npy_safely(path: str | Path) -> np.ndarray:
+    """np.load of a .npy file; object arrays (pickles) go through an unpickler that runs no code."""
+    from numpy.lib import format as npy
+
+    with open(path, "rb") as f:
+        version = npy.read_magic(f)
+        _, _, dtype = npy.read_array_header_1_0(f) if version == (1, 0) else npy.read_array_header_2_0(f)
+        if not dtype.hasobject:
+            f.seek(0)
+            return np.load(f, allow_pickle=False)
+        return np.asarray(_CamUnpickler(f).load())
 
 
 def _as_numpy(x) -> np.ndarray:
