@@ -18,7 +18,7 @@ from .data.readers import load_dataset
 WHERE = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
          "classifier_train": "classifiers.*.settings / classifier_presets",
          "cam_train": "cams.*.settings / cam_presets", "cam_infer": "stages.cam_infer", "refine": "stages.refine",
-         "figure": "stages.figure", "tables": "stages.tables", "predict": "stages.predict", "init": "inits.NAME"}
+         "figure": "stages.figure", "tables": "stages.tables", "predict": "stages.predict / experiments.*.predict", "init": "inits.NAME"}
 
 
 def _none_or(kind):
@@ -128,7 +128,7 @@ def print_summary(summary: dict) -> None:
 def main(run, parser: argparse.ArgumentParser) -> None:
     """Parse, run, and turn known user errors into one clear line and exit status 1."""
     args = parser.parse_args()
-    if "threads" in vars(args):  # stages with add_device_args
+    if "device" in vars(args):  # stages with add_device_args: --threads are torch's threads
         set_threads(args.threads)
     try:
         run(args)

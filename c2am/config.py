@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -81,8 +82,47 @@ def _from_repo(path: str) -> str:
     return str(p if p.is_absolute() else (REPO / p).resolve())
 
 
-def validate_config(config: dict, source: str = "config.yaml") -> dict:
-    """Validate, fill defaults and check cross references; returns a new dict. Raises ConfigError."""
+_SOURCE = "\x00config\x00"  # stands for the file a key came from, in messages, until validate_config names it
+_NAMED = re.compile(_SOURCE + r": (?:unknown key '(?P<unknown>[^']+)'.*? under (?P<under>[\w.\-]+)|(?P<path>[\w.\-]+))")
+
+
+def validate_config(config: dict, source: str = "config.yaml", sources: list[tuple[str, dict]] | None = None) -> dict:
+    """Validate, fill defaults and check cross references; returns a new dict. Raises ConfigError.
+
+    `sources`: the (name, content) of every file or command line merged into `config`, in merge order (later
+    wins); an error names the last one that set the offending key (else `source`)."""
+    try:
+        return _validate(config)
+    except ConfigError as exc:
+        raise ConfigError(_name_sources(str(exc), source, sources or [])) from None
+
+
+def _set_by(sources: list[tuple[str, dict]], keys: list[str]) -> str | None:
+    """The name of the last source that sets the longest prefix of `keys`."""
+    missing = object()
+    for depth in range(len(keys), 0, -1):
+        for name, content in reversed(sources):
+            node = content
+            for key in keys[:depth]:
+                node = node.get(key, missing) if isinstance(node, dict) else missing
+            if node is not missing:
+                return name
+    return None
+
+
+def _name_sources(message: str, default: str, sources: list[tuple[str, dict]]) -> str:
+    def name(match: re.Match) -> str:
+        if match["unknown"]:
+            keys = [*match["under"].split("."), match["unknown"]]
+        else:
+            keys = match["path"].split(".")
+        return match[0].replace(_SOURCE, _set_by(sources, keys) or default, 1)
+
+    return _NAMED.sub(name, message).replace(_SOURCE, default)
+
+
+def _validate(config: dict) -> dict:
+    source = _SOURCE
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
     schema = load_schema()
@@ -94,6 +134,9 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
     for key, spec in schema["properties"].items():
         if "default" in spec:
             cfg.setdefault(key, copy.deepcopy(spec["default"]))
+    if Path(cfg["results_dir"].strip() or "/").resolve() == Path("/"):
+        raise ConfigError(f"{source}: results_dir = {cfg['results_dir']!r} would write everything to the file "
+                          f"system root; give a folder such as results")
     cfg["stages"] = {stage: {**section_defaults(stage), **(given or {})}
                      for stage, given in {**{k: {} for k in schema["properties"]["stages"]["properties"]},
                                           **cfg["stages"]}.items()}
@@ -120,7 +163,7 @@ def validate_config(config: dict, source: str = "config.yaml") -> dict:
             raise ConfigError(f"{source}: experiments.{name}.init = {exp['init']!r} is not a key of "
                               f"inits ({', '.join(cfg['inits'])})")
         _wsol_defaults(cfg, name, exp, given, source)
-        preset = exp.get("preset")
+        preset = exp["preset"]
         if preset is not None and preset not in cfg["presets"]:
             raise ConfigError(f"{source}: experiments.{name}.preset = {preset!r} is not a key of "
                               f"presets ({', '.join(cfg['presets']) or 'none defined'})")
@@ -268,15 +311,61 @@ def wsss_label(cfg: dict, kind: str, name: str) -> str:
     return entry["method"] or name
 
 
-def load_config(path: str | Path) -> dict:
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader that rejects a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+
+def _mapping_without_repeats(loader: _StrictLoader, node, deep: bool = False):
+    seen: dict = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"key {key!r} is given twice (first on line "
+                                                                f"{seen[key] + 1})", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_repeats)
+
+
+def read_config_file(path: str | Path) -> dict:
+    """One config file (config.yaml or an overlay): a YAML mapping, every key once. Errors name the file and
+    the line."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text())
+        content = yaml.load(path.read_text(), Loader=_StrictLoader)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    return validate_config(raw, str(path))
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{where}: not valid YAML ({problem})") from None
+    if content is None:
+        raise ConfigError(f"{path}: the file is empty; a config file is a mapping of keys (see config.yaml)")
+    if not isinstance(content, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(content).__name__}")
+    return content
+
+
+def load_config(*paths: str | Path) -> dict:
+    """config.yaml and overlays merged as Snakemake merges --configfile (later files win, mappings deeply),
+    validated; errors name the file that set the key."""
+    sources = [(str(p), read_config_file(p)) for p in paths]
+    merged: dict = {}
+    for _, content in sources:
+        _merge(merged, copy.deepcopy(content))
+    return validate_config(merged, str(paths[-1]), sources)
+
+
+def _merge(base: dict, overlay: dict) -> None:
+    """Snakemake's update_config: nested mappings are merged, everything else replaced."""
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value)
+        else:
+            base[key] = value
 
 
 def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
@@ -286,7 +375,7 @@ def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
     exp = cfg["experiments"][experiment]
     settings = section_defaults(stage)
     settings.update(cfg["stages"][stage])
-    if stage == "c2am_train" and exp.get("preset"):
+    if stage == "c2am_train" and exp["preset"]:
         settings.update(cfg["presets"][exp["preset"]])
     settings.update(exp.get(stage, {}) or {})
     return settings
@@ -327,3 +416,22 @@ def cli_flags(settings: dict[str, Any]) -> str:
         else:
             parts += [name, shlex.quote(str(value))]
     return " ".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m c2am.config [OVERLAY ...]`: check config.yaml with overlays before a run (Snakemake itself reads
+    --configfile files before the workflow, and says neither the file nor the line of an empty or broken one)."""
+    import sys
+
+    paths = [REPO / "config.yaml", *(argv if argv is not None else sys.argv[1:])]
+    try:
+        cfg = load_config(*paths)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"ok: {' + '.join(map(str, paths))}; active experiments: {', '.join(cfg['active_experiments']) or 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

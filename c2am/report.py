@@ -25,6 +25,23 @@ def pct(value):
     return None if value is None else 100 * value
 
 
+def max_box_acc_cells(m: dict, with_thresholds: bool = False) -> dict:
+    """The MaxBoxAcc@IoU cells (percent) of a metrics JSON, one per IoU of its wsol_eval.maxboxacc_iou (and each
+    IoU's best threshold when asked), in IoU order."""
+    ious = sorted(int(k.split("@")[1]) for k in m if k.startswith("MaxBoxAcc@"))
+    cells = {f"MaxBoxAcc@{i}": pct(m[f"MaxBoxAcc@{i}"]) for i in ious}
+    if with_thresholds:
+        cells.update({f"best threshold@{i}": m[f"best_threshold@{i}"] for i in ious})
+    return cells
+
+
+def columns_with(columns: list[str], before: str, rows: list[dict], prefix: str) -> list[str]:
+    """`columns` with every key of `rows` starting with `prefix` (in order of appearance) inserted before `before`."""
+    extra = list(dict.fromkeys(k for r in rows for k in r if k.startswith(prefix)))
+    i = columns.index(before)
+    return columns[:i] + extra + columns[i:]
+
+
 def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: str | Path, title: str, note: str,
                 decimals: int, sort_by: list[str] | None = None) -> pd.DataFrame:
     """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""

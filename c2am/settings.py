@@ -271,6 +271,12 @@ class CueLabelSettings(Settings):
     normalization: str
     threshold: float | None
     crf_iterations: int
+    crf_gt_prob: float
+    crf_gaussian_sxy: float
+    crf_gaussian_compat: float
+    crf_bilateral_sxy: float
+    crf_bilateral_srgb: float
+    crf_bilateral_compat: float
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
             if fg.shape != image.shape[:2]:
                 raise ValueError(f"map of {r.image_id} in {args.maps} has size {fg.shape}, image {r.path} "
                                  f"{image.shape[:2]}")
-            label = cue_label(fg, image, s.threshold, s.crf_iterations)
+            label = cue_label(fg, image, s)
             yield r.image_id, label, {"background_fraction": float((label / 255).mean())}
 
     rows = write_image_folder(args.out_dir, "make_cue_labels", {**s.to_dict(), "maps": args.maps}, labels_of_split())

@@ -27,8 +27,9 @@ def run(args: argparse.Namespace) -> None:
     task, s = ck["task"], ck["settings"]
     size = args.test_size or s["test_size"]
     records = read_split(args)
+    workers = s["workers"] if args.workers is None else args.workers
     ids, outputs, sizes = pooled_outputs(model, records, size, args.test_batch_size or s["test_batch_size"],
-                                         args.workers, args.device, s["amp"], s["channels_last"],
+                                         workers, args.device, s["amp"], s["channels_last"],
                                          progress=not args.no_progress)
     if task == "localizer":
         table = boxes_from_outputs(ids, outputs, sizes, s["box_output"])
@@ -49,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--test-size", type=int, default=None,
                    help="test images are resized to this square size (default: the model's training settings)")
     p.add_argument("--test-batch-size", type=int, default=None, help="default: the model's training settings")
-    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--workers", type=int, default=None, help="loader processes (default: the model's training "
+                                                                "settings)")
     add_device_args(p)
     return p
 

@@ -53,7 +53,9 @@ def refine_one(job: tuple, args: argparse.Namespace, s: RefineSettings, threshol
         if args.background in ("cue", "saliency"):
             background = read_background(args.cues, image_id, size, args.background == "saliency")
         labels = refine_image(args.background, image, cams, keys, s, threshold, background)
-        write_mask(tmp / image_file(image_id), labels)
+        out = tmp / image_file(image_id)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_mask(out, labels)
         return confusion(read_mask(mask_path), labels)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ValueError(f"image {image_id} ({path}, mask {mask_path}): {exc}") from exc

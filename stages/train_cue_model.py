@@ -1,5 +1,5 @@
 """train-cue-model: the background-cue network, trained on C2AM's background pseudo labels only (no class
-labels, no masks): see c2am/cue_model.py for the network and recipe.
+labels, no masks): see c2am/wsss/cue_model.py for the network and recipe.
 
 Reads:  --init (pretrain_init artifact), --labels (make_cue_labels folder), the images of --split.
 Writes: --out-model, --train-log (JSONL), --checkpoint (per epoch; a re-run resumes from it).

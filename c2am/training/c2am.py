@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from ..data.images import eval_view, read_image, sample_generator, train_view
+from ..data.images import eval_view, read_image, sample_generator, train_view, verify_images
 from ..data.records import ImageRecord
 from ..losses import contrastive_loss
 from ..models.c2am import C2AM, build_model
@@ -65,6 +65,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
     if len(records) < 2:
         raise TrainingError(f"C2AM needs at least 2 training images (the loss compares the images of a batch), "
                             f"got {len(records)}")
+    checked = verify_images([r.path for r in records], s.workers)
     with distributed_run(device) as (ctx, dev):
         seed_everything(s.seed)
         model = build_model(init_artifact, s.head_init, s.head_padding)
@@ -73,7 +74,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
             convert_sync_batchnorm(model, dev.type)
         task = Task("c2am", model, TrainViews(records, s),
                     param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=2.0,
-                                 train_norm_affine=s.train_bn_affine),
+                                 train_norm_affine=s.train_bn_affine, norm_group=True),
                     contrastive_step(s), run_fingerprint("c2am", s.learned(), init_artifact, records),
                     bn_frozen=bn_is_frozen(s.bn_mode, init_artifact), compile=s.compile)
         start = time.time()
@@ -85,7 +86,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
             return {"rank": ctx.rank, "steps": summary["steps"]}
         fg = decide_foreground(model, records, s, dev)
         model.fg_flip.fill_(fg["flip"])
-        summary.update(foreground=fg, train_seconds=time.time() - start)
+        summary.update(foreground=fg, train_seconds=time.time() - start,
+                       single_colour_images=checked["single_colour"])
         save_model(out_model, model, init_artifact, s.to_dict(), summary)
         finish_run(summary, checkpoint, log_path)
         ctx.barrier()

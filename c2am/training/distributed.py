@@ -177,7 +177,7 @@ def convert_sync_batchnorm(model: nn.Module, device_type: str) -> nn.Module:
 
 
 def launch_command(python: str, gpus: int, nodes: int, port: int = 29500) -> str:
-    """The command prefix that starts a stage module on gpus x nodes processes (empty for one process).
+    """The command prefix that starts a stage module on gpus x nodes processes (`python` itself for one).
 
     One node: `torchrun --standalone --nproc-per-node G`. Several nodes (inside a SLURM allocation): one torchrun
     per node via srun, meeting at the allocation's first host (c10d rendezvous keyed by the job id).

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from ..io import exclusive
 from ..settings import LoopSettings
 from .checkpoint import (TrainingError, finish_run, new_state, prepare_log, read_checkpoint, retire_stale,
                          save_checkpoint, set_rng_state)
@@ -111,8 +112,8 @@ class Task:
     """What a trainer plugs into the loop.
 
     views[(index, position)] -> (uint8 image [3, h, w], target) or a uint8 image alone; `views.epoch` is set
-    before each epoch. forward(net, x) runs under autocast (default net(x)); loss(outputs, target) runs in float32
-    and returns (loss, extra log terms). `model` (with a `.backbone`) is what checkpoints hold; the step calls it
+    before each epoch. The network's forward runs under autocast; loss(outputs, target) runs in float32 and
+    returns (loss, extra log terms). `model` (with a `.backbone`) is what checkpoints hold; the step calls it
     wrapped in DistributedDataParallel under torchrun, then torch.compile'd when `compile` (GPU only).
     `bn_frozen`: the backbone's BatchNorm layers keep their stored statistics.
     """
@@ -124,7 +125,6 @@ class Task:
     loss: Callable[[Any, Any], tuple[torch.Tensor, dict[str, float]]]
     fingerprint: str
     bn_frozen: bool = False
-    forward: Callable[[torch.nn.Module, torch.Tensor], Any] | None = None
     compile: bool = False
 
 
@@ -140,7 +140,25 @@ def fit(task: Task, s: LoopSettings, device: torch.device, files: RunFiles, ctx:
 
     Returns the training summary (steps, images, seconds, images per second, device, processes), or
     {"stopped_at_step": k} when `stop_after_steps` (a simulated kill, for tests) ends the run early."""
-    return _Loop(task, s, device, files, ctx, progress).run(stop_after_steps)
+    # one writer per checkpoint: a second workflow on the same results_dir, or a stage orphaned by a killed
+    # Snakemake, is refused instead of training on the same checkpoint
+    with exclusive(files.checkpoint) if ctx.is_main else contextlib.nullcontext():
+        return _Loop(task, s, device, files, ctx, progress).run(stop_after_steps)
+
+
+def workflow_gone() -> int | None:
+    """The pid of the Snakemake process that started this stage (C2AM_PARENT_PID, set by the workflow) when it
+    is no longer running, else None (also when the stage was started by hand)."""
+    pid = int(os.environ.get("C2AM_PARENT_PID", "0") or 0)
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return pid
+    except PermissionError:  # alive, owned by someone else
+        return None
+    return None
 
 
 class _Loop:
@@ -167,7 +185,6 @@ class _Loop:
                                                                  device_ids=[device.index] if self.on_gpu else None)
         if self.on_gpu and task.compile:
             self.net = torch.compile(self.net)
-        self.forward = task.forward or (lambda module, x: module(x))
         self.optimizer = torch.optim.SGD(task.param_groups, lr=s.lr, momentum=s.momentum,
                                          weight_decay=s.weight_decay)
         self.dtype, self.use_amp = amp_dtype(device), self.on_gpu and s.amp
@@ -242,6 +259,12 @@ class _Loop:
         for batch in bar:
             self._step(batch, epoch)
             bar.set_postfix(loss=f"{self.losses[-1]:.4f}", refresh=False)
+            gone = workflow_gone()
+            if gone is not None:  # Snakemake was killed: do not train on as an orphan
+                self.checkpoint()
+                raise TrainingError(f"the workflow that started this training (Snakemake, pid {gone}) is gone: "
+                                    f"stopped after step {state['global_step']} with a checkpoint at "
+                                    f"{self.files.checkpoint}; re-run it to resume")
             # --- mid-epoch checkpoint, simulated kill
             if s.checkpoint_every_steps and state["global_step"] % s.checkpoint_every_steps == 0:
                 self.checkpoint()
@@ -273,7 +296,7 @@ class _Loop:
         for group in self.optimizer.param_groups:
             group["lr"] = group["initial_lr"] * factor
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.use_amp):
-            outputs = self.forward(self.net, x)
+            outputs = self.net(x)
         loss, terms = task.loss(outputs, target)
         if not torch.isfinite(loss):
             last = (f"the last good checkpoint is {self.files.checkpoint}" if self.files.checkpoint.is_file()

@@ -19,7 +19,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data.augment import box_aware_view
-from ..data.images import read_image, sample_generator
+from ..data.images import read_image, sample_generator, verify_images
 from ..data.records import ImageRecord, record_size
 from ..models.pooled import TASKS, PooledNet
 from ..settings import (CamTrainSettings, ClassifierTrainSettings, LocalizerTrainSettings,
@@ -83,6 +83,7 @@ def train_pooled(task: str, records: list[ImageRecord], targets: list, init_arti
         raise TypeError(f"the {task} trainer takes {SETTINGS[task].__name__}, got {type(s).__name__}")
     if len(records) != len(targets) or not records:
         raise TrainingError(f"need one target per training image, got {len(records)} images, {len(targets)} targets")
+    verify_images([r.path for r in records], s.workers)
     dev = pick_device(device)
     seed_everything(s.seed)
     outputs = 4 if task == "localizer" else len(targets[0]) if task == "cam" else int(max(targets)) + 1

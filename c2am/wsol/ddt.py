@@ -13,6 +13,7 @@ outer ring of cells must not exceed the mean inside it (objects rarely fill the 
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import defaultdict
 
@@ -34,12 +35,17 @@ BOX_COLUMNS = ["image_id", "box", "x0", "y0", "x1", "y1", "threshold", "score"]
 
 
 class DescriptorStats:
-    """Streaming sum and Gram matrix (float64) of descriptors [m, C]: mean and covariance without keeping them."""
+    """Streaming sum and Gram matrix (float64) of descriptors [m, C]: mean and covariance without keeping them.
+
+    While a group holds no more descriptors than channels (tiny images, a few per class), the descriptors are kept
+    too and the principal direction comes from their m x m Gram matrix (the same eigenvector, exactly: cov's
+    nonzero spectrum is the small matrix's), so 1,000 small groups do not each pay a C x C eigendecomposition."""
 
     def __init__(self, channels: int, device: torch.device):
         self.n = 0
         self.sum = torch.zeros(channels, dtype=torch.float64, device=device)
         self.gram = torch.zeros(channels, channels, dtype=torch.float64, device=device)
+        self.rows: list[torch.Tensor] | None = []
 
     def add(self, features: torch.Tensor) -> None:
         """features: [n, C, h, w] (any float dtype)."""
@@ -47,18 +53,37 @@ class DescriptorStats:
         self.n += x.shape[0]
         self.sum += x.sum(0)
         self.gram += x.T @ x
+        if self.rows is not None:
+            self.rows = self.rows + [x] if self.n <= self.sum.shape[0] else None
 
     def principal_direction(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         """(mean [C], unit first principal direction [C], fraction of variance it explains)."""
         if self.n < 2:
             raise ValueError("DDT needs at least two descriptors")
         mean = self.sum / self.n
+        if self.rows is not None:
+            found = self._from_descriptors(mean)
+            if found is not None:
+                return mean, *found
         cov = self.gram / self.n - torch.outer(mean, mean)
         cov = (cov + cov.T) / 2
         evals, evecs = torch.linalg.eigh(cov)  # ascending
         total = float(evals.clamp_min(0).sum())
         explained = float(evals[-1]) / total if total > 0 else 0.0
         return mean, evecs[:, -1], explained
+
+    def _from_descriptors(self, mean: torch.Tensor) -> tuple[torch.Tensor, float] | None:
+        """Dual PCA: with centred descriptors X [m, C], cov = X^T X / m and the top eigenvector u of X X^T / m
+        gives cov's as X^T u (same eigenvalue). None when the descriptors have no spread (no direction)."""
+        centred = torch.cat(self.rows) - mean
+        small = centred @ centred.T / self.n
+        evals, evecs = torch.linalg.eigh((small + small.T) / 2)
+        direction = centred.T @ evecs[:, -1]
+        norm = float(direction.norm())
+        if norm == 0.0:
+            return None
+        total = float(evals.clamp_min(0).sum())
+        return direction / norm, float(evals[-1]) / total if total > 0 else 0.0
 
 
 def project(features: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
@@ -136,52 +161,68 @@ def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, o
     if on_gpu and s.channels_last:
         features = features.to(memory_format=torch.channels_last)
     groups = group_records(records, s.group_by)
-    writer = MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta})
     summary = {"groups": {}, "images": len(records)}
     start = time.time()
     cache_bytes = s.cache_mb * 2 ** 20
 
-    def batches(group):
-        loader = DataLoader(EvalViews(group, s.resize, None), batch_size=s.batch_size, num_workers=s.workers,
-                            pin_memory=on_gpu, shuffle=False)
+    def read(recs: list[ImageRecord], batch_sampler: list[list[int]]):
+        """Descriptors of `recs` in the given batches (one loader, its workers started once)."""
+        loader = DataLoader(EvalViews(recs, s.resize, None), batch_sampler=batch_sampler, num_workers=s.workers,
+                            pin_memory=on_gpu)
         for images, geoms, idx in loader:
             with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
                 f = features(to_input(images, device, s.channels_last))
             yield f.float(), geoms, idx
 
-    bar = progress_bar(None, len(records), "DDT", progress)
+    def chunks(offset: int, n: int) -> list[list[int]]:
+        return [list(range(offset + i, offset + min(i + s.batch_size, n))) for i in range(0, n, s.batch_size)]
+
+    # every group's images in turn through ONE loader, batches never crossing a group (ImageNet: 1000 groups)
+    ordered, bounds = [], []
     for name, group in groups.items():
-        stats = None
-        cached: list | None = []
-        used = 0
-        for f, geoms, idx in batches(group):
-            if stats is None:
-                stats = DescriptorStats(f.shape[1], device)
-            stats.add(f)
-            if cached is not None:
-                used += f.numel() * 2
-                if used <= cache_bytes:
-                    cached.append((f.half().cpu(), geoms, idx))
-                else:
-                    cached = None
-            bar.update(len(idx))
-        mean, direction, explained = stats.principal_direction()
-        projected = []
-        for f, geoms, idx in (cached if cached is not None else batches(group)):
-            projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx))
-        border, inner = border_inner_means(torch.cat([p for p, _, _ in projected]))
-        sign = -1.0 if border > inner else 1.0
-        for p, geoms, idx in projected:
-            for m, g, i in zip((sign * p).numpy(), geoms.tolist(), idx.tolist()):
-                writer.add(group[i].image_id, m, Geometry(*g))
-        summary["groups"][name] = {"images": len(group), "explained_variance": explained, "flipped": sign < 0,
-                                   "border_mean": sign * border, "inner_mean": sign * inner,
-                                   "recomputed": cached is None}
+        bounds.append((name, group, len(ordered)))
+        ordered += group
+    stream = read(ordered, [b for _, group, offset in bounds for b in chunks(offset, len(group))])
+    bar = progress_bar(None, len(records), "DDT", progress)
+    with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
+        for name, group, offset in bounds:
+            first = ((f, g, idx - offset) for f, g, idx in itertools.islice(stream, len(chunks(0, len(group)))))
+            again = lambda group=group: read(group, chunks(0, len(group)))  # noqa: E731 (a group too big to cache)
+            summary["groups"][name] = _ddt_group(group, first, again, writer, device, cache_bytes, bar)
     bar.close()
-    writer.close()
     summary["seconds"] = time.time() - start
     summary["images_per_second"] = len(records) / max(summary["seconds"], 1e-9)
     return summary
+
+
+def _ddt_group(group, first_pass, read_again, writer, device, cache_bytes: int, bar) -> dict:
+    """One co-localisation group: descriptor statistics (first pass), the principal direction, its sign, the
+    projection maps (from the cached descriptors, or from `read_again()` when they did not fit)."""
+    stats = None
+    cached: list | None = []
+    used = 0
+    for f, geoms, idx in first_pass:
+        if stats is None:
+            stats = DescriptorStats(f.shape[1], device)
+        stats.add(f)
+        if cached is not None:
+            used += f.numel() * 2
+            if used <= cache_bytes:
+                cached.append((f.half().cpu(), geoms, idx))
+            else:
+                cached = None
+        bar.update(len(idx))
+    mean, direction, explained = stats.principal_direction()
+    projected = []
+    for f, geoms, idx in (cached if cached is not None else read_again()):
+        projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx))
+    border, inner = border_inner_means(torch.cat([p for p, _, _ in projected]))
+    sign = -1.0 if border > inner else 1.0
+    for p, geoms, idx in projected:
+        for m, g, i in zip((sign * p).numpy(), geoms.tolist(), idx.tolist()):
+            writer.add(group[i].image_id, m, Geometry(*g))
+    return {"images": len(group), "explained_variance": explained, "flipped": sign < 0,
+            "border_mean": sign * border, "inner_mean": sign * inner, "recomputed": cached is None}
 
 
 def ddt_boxes_table(store: MapStore) -> tuple[pd.DataFrame, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import astuple
 from pathlib import Path
@@ -15,6 +16,8 @@ from ..models.c2am import C2AM
 from ..settings import ExtractSettings
 from ..training.loop import amp_dtype, progress_bar, to_input
 from .maps import MapWriter
+
+FLAT = 1e-6  # a map whose max - min is below this has no foreground / background contrast
 
 
 class EvalViews(Dataset):
@@ -40,15 +43,23 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
         model = model.to(memory_format=torch.channels_last)
     loader = DataLoader(EvalViews(records, s.resize, s.crop), batch_size=s.batch_size, num_workers=s.workers,
                         pin_memory=on_gpu, shuffle=False)
-    writer = MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta})
     start = time.time()
     fg_map = torch.compile(model.foreground_map) if on_gpu and s.compile else model.foreground_map
-    for images, geoms, idx in progress_bar(loader, len(loader), "extract maps", progress):
-        with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
-            maps = fg_map(to_input(images, device, s.channels_last))
-        maps = maps.float().cpu().numpy()
-        for m, g, i in zip(maps, geoms.tolist(), idx.tolist()):
-            writer.add(records[i].image_id, m, Geometry(*g))
-    writer.close()
+    flat = 0
+    with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
+        for images, geoms, idx in progress_bar(loader, len(loader), "extract maps", progress):
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
+                maps = fg_map(to_input(images, device, s.channels_last))
+            maps = maps.float().cpu().numpy()
+            flat += int((maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) < FLAT).sum())
+            for m, g, i in zip(maps, geoms.tolist(), idx.tolist()):
+                writer.add(records[i].image_id, m, Geometry(*g))
+        if flat == len(records):
+            raise ValueError(f"all {len(records)} maps are flat (no foreground / background contrast in any image): "
+                             f"the model separates nothing; check its training images (all alike, e.g. blank?)")
+    if flat:
+        print(f"warning: {flat} of {len(records)} maps are flat (no contrast): their boxes cover nothing",
+              file=sys.stderr)
     seconds = time.time() - start
-    return {"images": len(records), "seconds": seconds, "images_per_second": len(records) / max(seconds, 1e-9)}
+    return {"images": len(records), "flat_maps": flat, "seconds": seconds,
+            "images_per_second": len(records) / max(seconds, 1e-9)}

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.records import ImageRecord
+from ..data.voc import VOC_IGNORE, read_mask
 from ..settings import BoxSettings, WsolEvalSettings
 from . import metrics
 from .boxes import boxes_from_map, clip_boxes, normalize_map, scale_boxes
@@ -21,9 +22,13 @@ from .maps import MapStore
 CHUNK = 256
 
 
-def calibration_subset(records: list[ImageRecord], fraction: float, seed: int, minimum: int = 10) -> list[ImageRecord]:
-    """A fixed part of the training split (chosen by a seeded hash of the image id) whose GT boxes pick the
-    box threshold. The evaluation split is never used for that."""
+CALIBRATION_MINIMUM = 10  # images: a smaller calibration part would pick the threshold on noise
+
+
+def calibration_subset(records: list[ImageRecord], fraction: float, seed: int) -> list[ImageRecord]:
+    """A fixed part of the training split (chosen by a seeded hash of the image id; `fraction` of it, at least
+    CALIBRATION_MINIMUM images) whose GT boxes pick the box threshold. The evaluation split is never used."""
+    minimum = CALIBRATION_MINIMUM
     with_boxes = [r for r in records if r.boxes]
     if not with_boxes:
         raise ValueError("the training split has no GT boxes: set boxes.threshold to a number instead of auto")
@@ -148,21 +153,34 @@ def evaluate_split(store: MapStore, records: list[ImageRecord], boxes: pd.DataFr
     return out
 
 
-def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
-    """PxAP of min-max normalised maps in the original frame against the records' foreground masks."""
+def foreground_mask(record: ImageRecord) -> tuple[np.ndarray, np.ndarray | None]:
+    """(foreground bool [H, W], ignored pixels bool [H, W] or None) of a record's mask: for VOC class-id masks
+    any object class (1..254) is foreground and 255 is ignored; CUB-style masks are foreground above 127."""
     import cv2
 
-    maps, masks = [], []
-    for r in records:
-        m = store.original_size_map(store.index[r.image_id])
-        mask = cv2.imread(str(r.mask_path), cv2.IMREAD_GRAYSCALE)
-        if mask is None:
-            raise ValueError(f"cannot read mask {r.mask_path}")
-        if mask.shape != m.shape:
-            raise ValueError(f"mask {r.mask_path} is {mask.shape[::-1]} but its image is {m.shape[::-1]}")
-        maps.append(normalize_map(m, "minmax"))
-        masks.append(mask > 127)
-    return metrics.pxap(maps, masks, thresholds)["PxAP"]
+    if record.mask_kind == "class_ids":
+        ids = read_mask(record.mask_path)
+        return (ids > 0) & (ids < VOC_IGNORE), ids == VOC_IGNORE
+    if record.mask_kind != "foreground":
+        raise ValueError(f"image {record.image_id}: unknown mask kind {record.mask_kind!r} of {record.mask_path}")
+    mask = cv2.imread(str(record.mask_path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        raise ValueError(f"cannot read mask {record.mask_path}")
+    return mask > 127, None
+
+
+def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
+    """PxAP of min-max normalised maps in the original frame against the records' foreground masks (ignored
+    pixels left out), streamed: one image in memory at a time."""
+    def images():
+        for r in records:
+            m = store.original_size_map(store.index[r.image_id])
+            fg, ignored = foreground_mask(r)
+            if fg.shape != m.shape:
+                raise ValueError(f"mask {r.mask_path} is {fg.shape[::-1]} but its image is {m.shape[::-1]}")
+            yield normalize_map(m, "minmax"), fg, ignored
+
+    return metrics.pxap_streamed(images(), thresholds)["PxAP"]
 
 
 def fg_rule_ablation(train_store: MapStore, test_store: MapStore, train_records: list[ImageRecord],

@@ -1,6 +1,6 @@
 """WSOL metrics: IoU, GT-known / Top-k Loc, MaxBoxAccV2, PxAP, centre-box baseline, the threshold chooser.
 
-Box convention (same as ``c2am.data.records``): ``(x0, y0, x1, y1)`` in continuous pixel coordinates,
+Box convention (same as ``c2am.data.records``, see ``c2am.wsol.boxes``): ``(x0, y0, x1, y1)`` in continuous pixel coordinates,
 x1/y1 EXCLUSIVE edges; area = (x1 - x0) * (y1 - y0). IoU has no "+1" (old WSOL code adds one).
 Accuracies are fractions in [0, 1] (wsolevaluation and papers print percentages).
 
@@ -13,7 +13,8 @@ The C2AM authors' evaluation code uses IoU > 0.5; pass ``strict=True`` to get th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from .boxes import boxes_from_map, center_box, scale_boxes
 
 # Map thresholds swept by the C2AM authors' evaluation: 0.05, 0.10, ..., 0.95 (19 values).
 AUTHORS_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 2)
-# (sx, sy, ox, oy): maps boxes from map pixels to GT (original-image) pixels, see c2am.boxes.scale_boxes.
+# (sx, sy, ox, oy): maps boxes from map pixels to GT (original-image) pixels, see c2am.wsol.boxes.scale_boxes.
 Transform = tuple[float, float, float, float]
 
 
@@ -293,6 +294,17 @@ def center_box_baseline(
 
 
 # ------------------------------------------------------------------------------------------ PxAP
+def _one_per_image(maps, masks, ignore):
+    """zip of the per-image iterables that fails on a length mismatch (ignore may be endless)."""
+    sentinel = object()
+    for m, g, skip in zip(itertools.chain(maps, [sentinel]), itertools.chain(masks, [sentinel]), ignore):
+        if (m is sentinel) != (g is sentinel):
+            raise ValueError("maps and masks need one entry per image (their lengths differ)")
+        if m is sentinel:
+            return
+        yield m, g, skip
+
+
 def pxap(
     maps: Sequence[np.ndarray],
     masks: Sequence[np.ndarray],
@@ -310,16 +322,22 @@ def pxap(
     masks: nonzero = foreground. ignore: optional per-image bool masks of pixels to leave out.
     Returns "PxAP", "precision" [L], "recall" [L], "thresholds" (the levels L).
     """
+    _check_lengths(len(maps), masks=len(masks), **({"ignore": len(ignore)} if ignore is not None else {}))
+    return pxap_streamed(zip(maps, masks, ignore if ignore is not None else itertools.repeat(None)), thresholds)
+
+
+def pxap_streamed(images: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+                  thresholds=np.arange(0, 1, 0.01)) -> dict:
+    """PxAP (see pxap) of (map, mask, ignored pixels or None) per image from any iterable: one image in memory."""
     levels = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     if len(levels) == 0 or (np.diff(levels) <= 0).any() or levels[0] < 0 or levels[-1] > 1:
         raise ValueError("thresholds must be strictly increasing values in [0, 1]")
     if levels[-1] < 1.0:
         levels = np.append(levels, 1.0)
-    _check_lengths(len(maps), masks=len(masks), **({"ignore": len(ignore)} if ignore is not None else {}))
     nb = len(levels) + 1  # bin 0: below the lowest level; bin j+1: [L_j, L_{j+1})
     hist_fg = np.zeros(nb, dtype=np.int64)
     hist_bg = np.zeros(nb, dtype=np.int64)
-    for i, (m, g) in enumerate(zip(maps, masks)):
+    for i, (m, g, skip) in enumerate(images):
         m = np.asarray(m, dtype=np.float64)
         g = np.asarray(g)
         if m.shape != g.shape:
@@ -328,7 +346,7 @@ def pxap(
             raise ValueError(f"image {i}: map values must be finite and in [0, 1] (normalise first)")
         bins = np.searchsorted(levels, np.clip(m, 0.0, 1.0), side="right")
         fg = g != 0
-        valid = np.ones_like(fg) if ignore is None or ignore[i] is None else ~np.asarray(ignore[i], bool)
+        valid = np.ones_like(fg) if skip is None else ~np.asarray(skip, bool)
         hist_fg += np.bincount(bins[fg & valid], minlength=nb)
         hist_bg += np.bincount(bins[~fg & valid], minlength=nb)
     num_fg = hist_fg.sum()

@@ -25,13 +25,13 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data.augment import draw_crop
-from ..data.images import read_image, sample_generator
+from ..data.images import read_image, sample_generator, verify_images
 from ..data.records import ImageRecord
 from ..io import load_artifact
 from ..models.backbones import build_backbone
 from ..settings import CueTrainSettings
 from ..training.checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
-from ..training.loop import RunFiles, Task, bn_is_frozen, fit, pick_device
+from ..training.loop import RunFiles, Task, amp_dtype, bn_is_frozen, fit, pick_device
 from ..training.optim import param_groups
 
 
@@ -95,6 +95,7 @@ def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifac
     """Train CueNet on (image, background pseudo label) pairs; write out_model; return a summary."""
     if len(records) != len(labels) or not records:
         raise TrainingError(f"need one pseudo label per image, got {len(records)} images and {len(labels)} labels")
+    verify_images([r.path for r in records], s.workers)
     dev = pick_device(device)
     seed_everything(s.seed)
     model = CueNet(init_artifact["backbone"], init_artifact["input_mean"], init_artifact["input_std"],
@@ -133,7 +134,7 @@ def predict_background(model: CueNet, image: torch.Tensor, size: int, device: to
     x = TF.resize(image, [size, size], antialias=True).to(device).float().div(255)[None]
     if flip:
         x = torch.cat([x, x.flip(-1)])
-    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+    with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp and device.type == "cuda"):
         logits = model(x).float()
     if flip:
         logits = (logits[:1] + logits[1:].flip(-1)) / 2

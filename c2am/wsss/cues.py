@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..io import image_file
+from ..settings import CueLabelSettings
 from .crf import crf_from_labels
 
 
@@ -17,15 +18,18 @@ def one_minus_p_cue(fg: np.ndarray) -> np.ndarray:
     return np.round((1 - fg) * 255).astype(np.uint8)
 
 
-def cue_label(fg: np.ndarray, image: np.ndarray, threshold: float | None, crf_iterations: int) -> np.ndarray:
+def cue_label(fg: np.ndarray, image: np.ndarray, s: CueLabelSettings) -> np.ndarray:
     """The background pseudo label (uint8, 255 = background) of a foreground map in [0, 1] at the image's size,
     the cue model's training target (the authors' inference_crf.py): foreground where fg > threshold, cleaned by
-    a dense CRF on the RGB image; threshold None gives the soft label 1 - fg."""
-    if threshold is None:
+    a dense CRF on the RGB image (s.crf_*); threshold None gives the soft label 1 - fg."""
+    if s.threshold is None:
         return one_minus_p_cue(fg)
-    fg_mask = (fg > threshold).astype(np.int64)
-    if crf_iterations > 0 and 0 < fg_mask.sum() < fg_mask.size:
-        fg_mask = crf_from_labels(image, fg_mask, 2, iterations=crf_iterations)
+    fg_mask = (fg > s.threshold).astype(np.int64)
+    if s.crf_iterations > 0 and 0 < fg_mask.sum() < fg_mask.size:
+        fg_mask = crf_from_labels(image, fg_mask, 2, iterations=s.crf_iterations, gt_prob=s.crf_gt_prob,
+                                  gaussian_sxy=s.crf_gaussian_sxy, gaussian_compat=s.crf_gaussian_compat,
+                                  bilateral_sxy=s.crf_bilateral_sxy, bilateral_srgb=s.crf_bilateral_srgb,
+                                  bilateral_compat=s.crf_bilateral_compat)
     return np.where(fg_mask > 0, 0, 255).astype(np.uint8)
 
 
