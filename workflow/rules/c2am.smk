@@ -4,7 +4,7 @@ rule train_c2am:
         init=experiment_init,
         data=data_input,
     output:
-        model=f"{R}/{{exp}}/c2am/model.pt",
+        model=update(f"{R}/{{exp}}/c2am/model.pt"),  # kept until the new one is complete; restored on failure
     params:
         data=data_flags,
         split=data_train_split,
@@ -24,4 +24,4 @@ rule train_c2am:
     shell:
         "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"

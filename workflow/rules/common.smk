@@ -6,6 +6,7 @@ import re
 import shlex
 
 from c2am.config import cli_flags, global_settings, recipe_settings, stage_settings, wsss_label
+from c2am.foreground import listing_fingerprint
 from c2am.report import WsssColumn
 from c2am.settings import ClassifierTrainSettings, CueTrainSettings, LocalizerTrainSettings
 from c2am.training.distributed import launch_command
@@ -79,9 +80,12 @@ def settings(stage):
     return lambda wildcards: cli_flags(stage_settings(CFG, wildcards.exp, stage))
 
 
-def settings_of(*stages):
-    """Flags of several settings sections of the job's experiment (e.g. boxes + wsol_eval)."""
-    return lambda wildcards: " ".join(cli_flags(stage_settings(CFG, wildcards.exp, s)) for s in stages)
+def box_choice_flags(wildcards):
+    """What choosing a box threshold reads: the boxes settings, and how the evaluation counts a box (IoU
+    threshold, strictness; not the MaxBoxAcc sweep, so editing that does not re-choose the threshold)."""
+    evaluation = stage_settings(CFG, wildcards.exp, "wsol_eval")
+    return " ".join([cli_flags(stage_settings(CFG, wildcards.exp, "boxes")),
+                     cli_flags({k: evaluation[k] for k in ("iou_threshold", "strict")})])
 
 
 def global_flags(stage):

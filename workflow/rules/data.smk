@@ -7,4 +7,4 @@ rule make_demo_data:
     conda:
         ENV
     shell:
-        "python -m stages.make_demo_data --out {output:q} > {log:q} 2>&1"
+        "python -m stages.make_demo_data --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -12,4 +12,4 @@ rule pretrain_init:
     conda:
         ENV
     shell:
-        "python -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1"
+        "python -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1 || c2am_failed {log:q}"

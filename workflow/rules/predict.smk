@@ -4,9 +4,10 @@ rule predict:
         model=f"{R}/{{exp}}/c2am/model.pt",
         threshold=f"{R}/{{exp}}/boxes/threshold.json",
     output:
-        directory(f"{R}/{{exp}}/predict/{{folder}}"),
+        update(directory(f"{R}/{{exp}}/predict/{{folder}}")),
     params:
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
+        listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
         settings=settings("predict"),
         device=DEVICE,
     log:
@@ -19,4 +20,4 @@ rule predict:
     shell:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
-        " > {log:q} 2>&1"
+        " > {log:q} 2>&1 || c2am_failed {log:q}"

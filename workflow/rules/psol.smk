@@ -8,7 +8,7 @@ rule ddt_boxes:
         init=f"{R}/init/{{init}}.pt",
         data=data_input,
     output:
-        maps=directory(f"{R}/ddt/{{dataset}}/{{init}}/maps/{{split}}"),
+        maps=update(directory(f"{R}/ddt/{{dataset}}/{{init}}/maps/{{split}}")),
         boxes=f"{R}/ddt/{{dataset}}/{{init}}/boxes/{{split}}.parquet",
         summary=f"{R}/ddt/{{dataset}}/{{init}}/ddt_{{split}}.json",
     params:
@@ -25,7 +25,7 @@ rule ddt_boxes:
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
-        " --device {params.device} --threads {threads} {params.settings} > {log:q} 2>&1"
+        " --device {params.device} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_ddt:
@@ -45,7 +45,7 @@ rule evaluate_ddt:
         ENV
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
-        " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1"
+        " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule train_localizer:
@@ -55,7 +55,7 @@ rule train_localizer:
         boxes=pseudo_boxes,
         data=data_input,
     output:
-        model=f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/model.pt",
+        model=update(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/model.pt"),
     params:
         data=data_flags,
         split=data_train_split,
@@ -73,7 +73,7 @@ rule train_localizer:
     shell:
         "python -m stages.train_localizer --init {input.init:q} --pseudo-boxes {input.boxes:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule train_classifier:
@@ -82,7 +82,7 @@ rule train_classifier:
         init=recipe_init("classifier"),
         data=data_input,
     output:
-        model=f"{R}/classifiers/{{dataset}}/{{classifier}}/model.pt",
+        model=update(f"{R}/classifiers/{{dataset}}/{{classifier}}/model.pt"),
     params:
         data=data_flags,
         split=data_train_split,
@@ -100,7 +100,7 @@ rule train_classifier:
     shell:
         "python -m stages.train_classifier --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule predict_localizer:
@@ -123,7 +123,7 @@ rule predict_localizer:
         ENV
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule predict_classifier:
@@ -146,7 +146,7 @@ rule predict_classifier:
         ENV
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1"
+        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_psol:
@@ -166,7 +166,7 @@ rule evaluate_psol:
         ENV
     shell:
         "python -m stages.evaluate_psol --boxes {input.boxes:q} --classes {input.classes:q} {params.data}"
-        " --split {wildcards.split:q} {params.settings} --out {output:q} > {log:q} 2>&1"
+        " --split {wildcards.split:q} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table1:
@@ -184,7 +184,7 @@ rule table1:
     conda:
         ENV
     shell:
-        "python -m stages.table1 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m stages.table1 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table2:
@@ -203,7 +203,7 @@ rule table2:
     conda:
         ENV
     shell:
-        "python -m stages.table2 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m stages.table2 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table3:
@@ -222,7 +222,7 @@ rule table3:
     conda:
         ENV
     shell:
-        "python -m stages.table3 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m stages.table3 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule figure_wsol:
@@ -239,4 +239,4 @@ rule figure_wsol:
     conda:
         ENV
     shell:
-        "python -m stages.figure_wsol {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1"
+        "python -m stages.figure_wsol {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -15,7 +15,7 @@ rule figure_training:
     conda:
         ENV
     shell:
-        "python -m stages.figure_training {params.logs} --out {output:q} > {log:q} 2>&1"
+        "python -m stages.figure_training {params.logs} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule config_used:
@@ -29,4 +29,4 @@ rule config_used:
     conda:
         ENV
     shell:
-        "printf '%s' {params.text:q} > {output:q} 2> {log:q}"
+        "printf '%s' {params.text:q} > {output:q} 2> {log:q} || c2am_failed {log:q}"

@@ -7,7 +7,7 @@ rule extract_maps:
         model=f"{R}/{{exp}}/c2am/model.pt",
         data=data_input,
     output:
-        directory(f"{R}/{{exp}}/maps/{{split}}"),
+        update(directory(f"{R}/{{exp}}/maps/{{split}}")),
     params:
         data=data_flags,
         settings=settings("extract"),
@@ -22,7 +22,7 @@ rule extract_maps:
     shell:
         "python -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} {params.settings}"
-        " > {log:q} 2>&1"
+        " > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule choose_threshold:
@@ -35,14 +35,14 @@ rule choose_threshold:
     params:
         data=data_flags,
         split=data_train_split,
-        settings=settings_of("boxes", "wsol_eval"),
+        settings=box_choice_flags,
     log:
         f"{R}/{{exp}}/logs/choose_threshold.log",
     conda:
         ENV
     shell:
         "python -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
-        " --out {output:q} {params.settings} > {log:q} 2>&1"
+        " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule make_boxes:
@@ -60,7 +60,7 @@ rule make_boxes:
         ENV
     shell:
         "python -m stages.make_boxes --maps {input.maps:q} --threshold-file {input.threshold:q} --out {output:q}"
-        " {params.settings} > {log:q} 2>&1"
+        " {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule make_cues:
@@ -74,7 +74,7 @@ rule make_cues:
     conda:
         ENV
     shell:
-        "python -m stages.make_cues --maps {input.maps:q} --out-dir {output:q} > {log:q} 2>&1"
+        "python -m stages.make_cues --maps {input.maps:q} --out-dir {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_wsol:
@@ -94,7 +94,7 @@ rule evaluate_wsol:
         ENV
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
-        " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1"
+        " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule figure_maps:
@@ -112,4 +112,4 @@ rule figure_maps:
     conda:
         ENV
     shell:
-        "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1"
+        "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

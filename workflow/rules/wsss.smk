@@ -13,7 +13,7 @@ rule train_cam:
         init=lambda w: f"{R}/init/{CFG['cams'][w.cam]['init']}.pt",
         data=data_input,
     output:
-        model=f"{R}/cams/{{dataset}}/{{cam}}/model.pt",
+        model=update(f"{R}/cams/{{dataset}}/{{cam}}/model.pt"),
     params:
         data=data_flags,
         split=data_train_split,
@@ -31,7 +31,7 @@ rule train_cam:
     shell:
         "python -m stages.train_cam --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule make_cams:
@@ -40,7 +40,7 @@ rule make_cams:
         model=f"{R}/cams/{{dataset}}/{{cam}}/model.pt",
         data=data_input,
     output:
-        directory(f"{R}/cams/{{dataset}}/{{cam}}/cams/{{split}}"),
+        update(directory(f"{R}/cams/{{dataset}}/{{cam}}/cams/{{split}}")),
     params:
         data=data_flags,
         settings=global_flags("cam_infer"),
@@ -55,7 +55,7 @@ rule make_cams:
     shell:
         "python -m stages.make_cams --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
-        " 2> {log:q}"
+        " 2> {log:q} || c2am_failed {log:q}"
 
 
 rule sweep_cam_threshold:
@@ -75,7 +75,7 @@ rule sweep_cam_threshold:
         ENV
     shell:
         "python -m stages.sweep_cam_threshold --cams {input.cams:q} {params.data} --split {params.split:q}"
-        " --out {output:q} {params.thresholds} > {log:q} 2>&1"
+        " --out {output:q} {params.thresholds} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule refine_baseline:
@@ -99,7 +99,7 @@ rule refine_baseline:
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " {params.background} --out-dir {output.masks:q} --metrics {output.metrics:q} --threads {threads}"
-        " {params.settings} > {log:q} 2>&1"
+        " {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule make_saliency:
@@ -117,7 +117,7 @@ rule make_saliency:
         ENV
     shell:
         "python -m stages.make_saliency --method {params.method} {params.data} --split {wildcards.split:q}"
-        " --out-dir {output:q} > {log:q} 2>&1"
+        " --out-dir {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule make_cue_labels:
@@ -137,7 +137,7 @@ rule make_cue_labels:
         ENV
     shell:
         "python -m stages.make_cue_labels --maps {input.maps:q} {params.data} --split {params.split:q}"
-        " --out-dir {output:q} {params.settings} > {log:q} 2>&1"
+        " --out-dir {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule train_cue_model:
@@ -147,7 +147,7 @@ rule train_cue_model:
         labels=f"{R}/{{exp}}/wsss/cue_labels",
         data=data_input,
     output:
-        model=f"{R}/{{exp}}/wsss/cue_model.pt",
+        model=update(f"{R}/{{exp}}/wsss/cue_model.pt"),
     params:
         data=data_flags,
         split=data_train_split,
@@ -165,7 +165,7 @@ rule train_cue_model:
     shell:
         "python -m stages.train_cue_model --init {input.init:q} --labels {input.labels:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q}"
+        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule predict_cues:
@@ -174,7 +174,7 @@ rule predict_cues:
         model=f"{R}/{{exp}}/wsss/cue_model.pt",
         data=data_input,
     output:
-        directory(f"{R}/{{exp}}/wsss/cues/{{split}}"),
+        update(directory(f"{R}/{{exp}}/wsss/cues/{{split}}")),
     params:
         data=data_flags,
         test_size=lambda w: stage_settings(CFG, w.exp, "cue_train")["test_size"],
@@ -189,7 +189,7 @@ rule predict_cues:
     shell:
         "python -m stages.predict_cues --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --test-size {params.test_size} --device {params.device} --threads {threads}"
-        " --no-progress 2> {log:q}"
+        " --no-progress 2> {log:q} || c2am_failed {log:q}"
 
 
 rule refine_c2am:
@@ -210,7 +210,7 @@ rule refine_c2am:
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " --background cue --cues {input.cues:q} --out-dir {output.masks:q} --metrics {output.metrics:q}"
-        " > {log:q} 2>&1"
+        " > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table4:
@@ -228,7 +228,7 @@ rule table4:
     conda:
         ENV
     shell:
-        "python -m stages.table4 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m stages.table4 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table5:
@@ -246,7 +246,7 @@ rule table5:
     conda:
         ENV
     shell:
-        "python -m stages.table5 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1"
+        "python -m stages.table5 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule figure_wsss:
@@ -263,4 +263,4 @@ rule figure_wsss:
     conda:
         ENV
     shell:
-        "python -m stages.figure_wsss {params.args} --out {output:q} {params.settings} > {log:q} 2>&1"
+        "python -m stages.figure_wsss {params.args} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
