@@ -167,21 +167,7 @@ def _validate(config: dict) -> dict:
         if preset is not None and preset not in cfg["presets"]:
             raise ConfigError(f"{source}: experiments.{name}.preset = {preset!r} is not a key of "
                               f"presets ({', '.join(cfg['presets']) or 'none defined'})")
-    for kind in ("localizer", "classifier"):
-        for name, entry in cfg[f"{kind}s"].items():
-            entry = cfg[f"{kind}s"][name] = {**_defaults_of(defs[kind]["properties"]), **entry}
-            if entry["init"] not in cfg["inits"]:
-                raise ConfigError(f"{source}: {kind}s.{name}.init = {entry['init']!r} is not a key of inits "
-                                  f"({', '.join(cfg['inits'])})")
-            presets = cfg[f"{kind}_presets"]
-            if entry["preset"] is not None and entry["preset"] not in presets:
-                raise ConfigError(f"{source}: {kind}s.{name}.preset = {entry['preset']!r} is not a key of "
-                                  f"{kind}_presets ({', '.join(presets) or 'none defined'})")
-        for name, exp in cfg["experiments"].items():
-            for key in exp[f"{kind}s"]:
-                if key not in cfg[f"{kind}s"]:
-                    raise ConfigError(f"{source}: experiments.{name}.{kind}s lists {key!r}, which is not a key of "
-                                      f"{kind}s ({', '.join(cfg[f'{kind}s']) or 'none defined'})")
+    _resolve_psol_networks(cfg, source)
     _check_wsss(cfg, source)
     for name in cfg["active_experiments"]:
         if name not in cfg["experiments"]:
@@ -255,6 +241,26 @@ def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) ->
                           f"(shared by every experiment on the same dataset and init) use stages.wsol_eval; move "
                           f"the setting to stages.wsol_eval or set experiments.{name}.ddt: false and pseudo_boxes: "
                           f"[c2am]")
+
+
+def _resolve_psol_networks(cfg: dict, source: str) -> None:
+    """Fill the localizers / classifiers with schema defaults and check what they and the experiments name."""
+    defs = load_schema()["$defs"]
+    for kind in ("localizer", "classifier"):
+        for name, entry in cfg[f"{kind}s"].items():
+            entry = cfg[f"{kind}s"][name] = {**_defaults_of(defs[kind]["properties"]), **entry}
+            if entry["init"] not in cfg["inits"]:
+                raise ConfigError(f"{source}: {kind}s.{name}.init = {entry['init']!r} is not a key of inits "
+                                  f"({', '.join(cfg['inits'])})")
+            presets = cfg[f"{kind}_presets"]
+            if entry["preset"] is not None and entry["preset"] not in presets:
+                raise ConfigError(f"{source}: {kind}s.{name}.preset = {entry['preset']!r} is not a key of "
+                                  f"{kind}_presets ({', '.join(presets) or 'none defined'})")
+        for name, exp in cfg["experiments"].items():
+            for key in exp[f"{kind}s"]:
+                if key not in cfg[f"{kind}s"]:
+                    raise ConfigError(f"{source}: experiments.{name}.{kind}s lists {key!r}, which is not a key of "
+                                      f"{kind}s ({', '.join(cfg[f'{kind}s']) or 'none defined'})")
 
 
 def _check_wsss(cfg: dict, source: str) -> None:

@@ -35,7 +35,8 @@ def _white_extent(view):
 
 def test_whole_image_view_without_flip_is_the_scaled_box():
     img = _white_box_image(200, 100, (50, 20, 150, 60))
-    view, target = box_aware_view(img, (50, 20, 150, 60), 64, scale_min=1.0, hflip=False, g=sample_generator(0, 0, 0))
+    view, target = box_aware_view(img, (50, 20, 150, 60), 64, scale_min=1.0, hflip=False, g=sample_generator(0, 0, 0),
+                                  min_box_keep=0.7)
     assert view.shape == (3, 64, 64)
     assert target.tolist() == [0.25, 0.2, 0.75, 0.6]
     # y edges at 0.2 * 64 = 12.8 and 0.6 * 64 = 38.4: rows 12 and 38 are less than half white
@@ -67,7 +68,8 @@ def test_views_keep_most_of_the_box():
 def test_flip_mirrors_the_box():
     img = _white_box_image(100, 100, (10, 20, 30, 40))
     for seed in range(20):
-        view, target = box_aware_view(img, (10, 20, 30, 40), 50, scale_min=1.0, hflip=True, g=sample_generator(seed, 0, 0))
+        view, target = box_aware_view(img, (10, 20, 30, 40), 50, scale_min=1.0, hflip=True, g=sample_generator(seed, 0, 0),
+                                      min_box_keep=0.7)
         flipped = bool(view[0, 15, 40] > 127)  # mirrored object: columns 35..44
         np.testing.assert_allclose(target, [0.7, 0.2, 0.9, 0.4] if flipped else [0.1, 0.2, 0.3, 0.4], atol=1e-12)
 

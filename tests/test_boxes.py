@@ -1,4 +1,4 @@
-"""Hand-computed cases for c2am.boxes (boxes are x0, y0, x1, y1 with exclusive x1/y1)."""
+"""Hand-computed cases for c2am.wsol.boxes (boxes are x0, y0, x1, y1 with exclusive x1/y1)."""
 
 import numpy as np
 import pytest

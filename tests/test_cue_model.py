@@ -9,18 +9,12 @@ import torch
 
 from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model
 from c2am.data.images import read_image
-from c2am.models.inits import build_init
 from c2am.settings import CueTrainSettings
 
 
 @pytest.fixture(scope="module")
 def data(voc_cue_labels):
     return voc_cue_labels
-
-
-@pytest.fixture(scope="module")
-def init():
-    return build_init("efficientnet_lite0", "efficientnet_lite0_package")
 
 
 def _settings(**kw):

@@ -49,6 +49,25 @@ def test_streaming_statistics_match_a_direct_pca_on_random_data():
     assert explained == pytest.approx(float(evals[-1] / evals.sum()), rel=1e-9)
 
 
+def test_few_descriptors_in_many_channels_give_the_covariance_eigenvector():
+    # 3 images x 2 positions = 6 descriptors in 40 channels: the 6 x 6 route must give cov's own top eigenvector
+    g = torch.Generator().manual_seed(1)
+    feats = torch.randn(3, 40, 1, 2, generator=g)
+    few, full = DescriptorStats(40, torch.device("cpu")), DescriptorStats(40, torch.device("cpu"))
+    for stats in (few, full):
+        stats.add(feats[:2])
+        stats.add(feats[2:])
+    full.rows = None  # as if the group were large: the 40 x 40 eigendecomposition
+    assert few.rows is not None and len(few.rows) == 2
+    (m1, d1, e1), (m2, d2, e2) = few.principal_direction(), full.principal_direction()
+    assert torch.equal(m1, m2)
+    assert abs(float(d1 @ d2)) == pytest.approx(1.0, abs=1e-12) and float(d1.norm()) == pytest.approx(1.0)
+    assert e1 == pytest.approx(e2, rel=1e-10)
+    big = DescriptorStats(2, torch.device("cpu"))
+    big.add(torch.randn(1, 2, 1, 3, generator=g))  # 3 descriptors > 2 channels: nothing kept
+    assert big.rows is None
+
+
 def test_largest_positive_component_gives_the_box():
     proj = -np.ones((10, 12))
     proj[1:3, 1:3] = 1.0  # 4 cells

@@ -21,7 +21,6 @@ import torch.multiprocessing as mp
 from c2am.data.images import eval_view, read_image
 from c2am.data.readers import read_cub
 from c2am.training.distributed import GlobalBatchNorm2d, convert_sync_batchnorm, gather_with_grad, launch_command
-from c2am.models.inits import build_init
 from c2am.losses import contrastive_loss
 from c2am.models.c2am import build_model
 from c2am.training.loop import EpochOrder
@@ -68,11 +67,6 @@ def _worker(rank, world, port, init, images, sync_bn, out):
                     "running_var": {n: b.clone() for n, b in model.named_buffers() if n.endswith("running_var")}},
                    out)
     torch.distributed.destroy_process_group()
-
-
-@pytest.fixture(scope="module")
-def init():
-    return build_init("efficientnet_lite0", "efficientnet_lite0_package")
 
 
 @pytest.fixture(scope="module")

@@ -105,7 +105,7 @@ def test_corrupt_init_artifact_is_a_clear_error(tmp_path):
     from c2am.models.inits import load_init
 
     (tmp_path / "x.pt").write_bytes(b"garbage")
-    with pytest.raises(ValueError, match="cannot read init artifact .*x.pt"):
+    with pytest.raises(ValueError, match="cannot read init artifact .*x.pt .*not a torch file, or a corrupt one"):
         load_init(tmp_path / "x.pt")
 
 
@@ -121,7 +121,7 @@ def test_missing_and_corrupt_files_are_clear_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="weights file not found: .*nothing.pth"):
         build_init("resnet50", "file", str(tmp_path / "nothing.pth"))
     (tmp_path / "bad.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(InitError, match="cannot read weights file .*bad.pth"):
+    with pytest.raises(InitError, match="cannot use weights file .*bad.pth: cannot read .*not a torch file, or a corrupt one"):
         build_init("resnet50", "file", str(tmp_path / "bad.pth"))
 
 

@@ -6,17 +6,11 @@ import pytest
 import torch
 
 from c2am.data.readers import read_cub
-from c2am.models.inits import build_init
 from c2am.settings import C2AMTrainSettings
 from c2am.training.c2am import decide_foreground, train_c2am
 from c2am.training.checkpoint import TrainingError
 
 SMALL = dict(epochs=2, batch_size=4, resize=72, crop=64, workers=0, fg_rule_images=8, lr=0.01)
-
-
-@pytest.fixture(scope="module")
-def init():
-    return build_init("efficientnet_lite0", "efficientnet_lite0_package")
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import torch
 from torch import nn
 
 from c2am.data.readers import read_cub
-from c2am.models.inits import build_init
 from c2am.settings import (C2AMTrainSettings, CamTrainSettings, ClassifierTrainSettings, CueTrainSettings,
                            LocalizerTrainSettings)
 from c2am.training.c2am import train_c2am
@@ -70,11 +69,6 @@ def test_random_state_round_trip_covers_python_numpy_and_torch():
     a = (random.random(), np.random.rand(), torch.rand(1).item())
     set_rng_state(state)
     assert (random.random(), np.random.rand(), torch.rand(1).item()) == a
-
-
-@pytest.fixture(scope="module")
-def init():
-    return build_init("efficientnet_lite0", "efficientnet_lite0_package")
 
 
 @pytest.fixture(scope="module")

@@ -187,16 +187,17 @@ def test_multiscale_cams_are_max_normalised_and_locate_the_class():
 
 
 def test_cue_labels_threshold_soft_and_crf():
+    from c2am.settings import CueLabelSettings
     from c2am.wsss.cues import cue_label
 
     img = _two_region_image()
     fg = np.zeros((40, 60))
     fg[:, :26] = 0.8
-    hard = cue_label(fg, img, 0.3, 0)
+    hard = cue_label(fg, img, CueLabelSettings.from_dict({"threshold": 0.3, "crf_iterations": 0}))
     assert hard.dtype == np.uint8 and set(np.unique(hard)) == {0, 255} and (hard[:, :26] == 0).all()
-    soft = cue_label(fg, img, None, 0)
+    soft = cue_label(fg, img, CueLabelSettings.from_dict({"threshold": None, "crf_iterations": 0}))
     assert soft[0, 0] == 51 and soft[0, 59] == 255
-    crf = cue_label(fg, img, 0.3, 10)
+    crf = cue_label(fg, img, CueLabelSettings.from_dict({"threshold": 0.3, "crf_iterations": 10}))
     assert (crf[:, :28] == 0).mean() > 0.95  # pulled to the colour edge
 
 
