@@ -53,8 +53,10 @@ class DescriptorStats:
         self.n += x.shape[0]
         self.sum += x.sum(0)
         self.gram += x.T @ x
-        if self.rows is not None:
-            self.rows = self.rows + [x] if self.n <= self.sum.shape[0] else None
+        if self.rows is not None and self.n <= self.sum.shape[0]:
+            self.rows.append(x)
+        else:
+            self.rows = None  # too many to keep: the C x C route
 
     def principal_direction(self) -> tuple[torch.Tensor, torch.Tensor, float]:
         """(mean [C], unit first principal direction [C], fraction of variance it explains)."""
