@@ -31,7 +31,9 @@ SIDE = 48
 MEASURE = """
 import atexit, resource, runpy, sys
 def peak():
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not RUSAGE_SELF: Linux carries the launching process's peak over fork/exec into ru_maxrss, so under
+    # pytest every step would report pytest's own peak; the loader workers (forked here) are this step's memory
+    own = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"PEAK_KB {max(own, workers)}", file=sys.stderr)
 atexit.register(peak)

@@ -24,40 +24,12 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .data.images import ImageDecodeError, eval_view, read_image
+from .data.readers import list_images
 from .io import atomic_dir, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
 from .training.loop import amp_dtype, pick_device, progress_bar, to_input
 from .wsol.boxes import boxes_from_map, normalize_map
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
-
-
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files under `folder` (recursive, dangling links included so that they are counted), sorted by
-    relative path."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES
-                   and (p.is_file() or (p.is_symlink() and not p.exists())))
-    if not files:
-        raise ValueError(f"{folder}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})")
-    return files
-
-
-def listing_fingerprint(folder: str | Path) -> str:
-    """A hash of the image files under `folder` (relative path, size, modification time): it changes when an
-    image is added, removed or replaced, so the predict rule re-runs."""
-    import hashlib
-
-    folder = Path(folder)
-    digest = hashlib.sha256()
-    for p in list_images(folder):
-        st = p.lstat() if not p.exists() else p.stat()
-        digest.update(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
-    return digest.hexdigest()[:16]
-
 
 def output_name(rel: Path, suffix: str) -> Path:
     """The output file of an input (relative path): its whole name plus `suffix`, unique per input file."""

@@ -1,14 +1,19 @@
 """The paper's tables and figures as files: CSV (percentages, rounded) plus a Markdown rendering next to it, and
-matplotlib figures saved titled, tight and atomically."""
+matplotlib figures saved titled, tight and atomically.
+
+The workflow imports this module to name table columns while it plans, so pandas and matplotlib are imported
+only where a table or a figure is written."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from .io import atomic_path, write_text
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def read_metrics(path: str | Path) -> dict:
@@ -45,6 +50,8 @@ def columns_with(columns: list[str], before: str, rows: list[dict], prefix: str)
 def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: str | Path, title: str, note: str,
                 decimals: int, sort_by: list[str] | None = None) -> pd.DataFrame:
     """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""
+    import pandas as pd
+
     if not rows:
         raise ValueError(f"{out}: no rows (no active experiment produces this table; see config.yaml)")
     table = pd.DataFrame(rows, columns=columns)

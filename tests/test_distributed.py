@@ -20,7 +20,8 @@ import torch.multiprocessing as mp
 
 from c2am.data.images import eval_view, read_image
 from c2am.data.readers import read_cub
-from c2am.training.distributed import GlobalBatchNorm2d, convert_sync_batchnorm, gather_with_grad, launch_command
+from c2am.training.distributed import GlobalBatchNorm2d, convert_sync_batchnorm, gather_with_grad
+from c2am.training.launch import launch_command
 from c2am.losses import contrastive_loss
 from c2am.models.c2am import build_model
 from c2am.training.loop import EpochOrder

@@ -22,7 +22,8 @@ from c2am.data.images import Geometry, ImageDecodeError, read_image, verify_imag
 from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
 from c2am.data.voc import write_mask
-from c2am.foreground import listing_fingerprint, predict_folder
+from c2am.data.readers import listing_fingerprint
+from c2am.foreground import predict_folder
 from c2am.models.inits import InitError, build_init
 from c2am.settings import C2AMTrainSettings, PredictSettings, WsolEvalSettings
 from c2am.training.c2am import train_c2am

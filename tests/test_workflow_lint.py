@@ -36,3 +36,20 @@ def test_every_rule_file_holds_rules_only_and_the_snakefile_sets_its_conventions
             assert "\ndef " not in text and not text.startswith("def "), f"{path.name} defines functions"
     snakefile = (REPO / "workflow" / "Snakefile").read_text()
     assert 'min_version("9.0")' in snakefile and "default_target: True" in snakefile
+
+
+def test_planning_imports_neither_torch_nor_pandas():
+    """Every snakemake call (each dry run, each SLURM job) parses the workflow: what it imports from the library
+    must stay light (torch + torchvision cost several seconds a parse)."""
+    import re
+    import sys
+
+    sources = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
+    imports = [m for p in sources for m in re.findall(r"^(?:from c2am[\w.]* import [^\n]+|import c2am[^\n]*)",
+                                                       p.read_text(), flags=re.M)]
+    assert len(imports) >= 5, imports
+    code = "\n".join(i.split("  #")[0] for i in imports)
+    code += "\nimport sys\nheavy = {'torch', 'torchvision', 'pandas', 'cv2', 'matplotlib'} & set(sys.modules)\n"
+    code += "assert not heavy, heavy"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

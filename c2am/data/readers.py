@@ -8,6 +8,7 @@ verbatim, as wsolevaluation does.
 
 from __future__ import annotations
 
+import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from PIL import Image
 from .records import Box, ImageRecord
 from .voc import VOC_CLASSES, voc_labels_from_mask
 
-IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+IMAGE_EXTS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 
 
 FORMATS = ("cub", "imagenet", "voc", "folder")
@@ -99,6 +100,30 @@ def _image_files(folder: Path) -> list[Path]:
     """Image files under folder (recursive, case-insensitive extensions), hidden entries skipped, sorted."""
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file()
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    """The photos `predict` reads: image files under `folder` (recursive, dangling links included so that they are counted), sorted by
+    relative path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTS
+                   and (p.is_file() or (p.is_symlink() and not p.exists())))
+    if not files:
+        raise ValueError(f"{folder}: no image files ({', '.join(sorted(IMAGE_EXTS))})")
+    return files
+
+
+def listing_fingerprint(folder: str | Path) -> str:
+    """A hash of the image files under `folder` (relative path, size, modification time): it changes when an
+    image is added, removed or replaced, so the predict rule re-runs."""
+    folder = Path(folder)
+    digest = hashlib.sha256()
+    for p in list_images(folder):
+        st = p.lstat() if not p.exists() else p.stat()
+        digest.update(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return digest.hexdigest()[:16]
 
 
 def image_size(path: str | Path) -> tuple[int, int]:

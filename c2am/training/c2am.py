@@ -16,7 +16,8 @@ from ..losses import contrastive_loss
 from ..models.c2am import C2AM, build_model
 from ..settings import C2AMTrainSettings
 from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
-from .distributed import convert_sync_batchnorm, env_world_size, gather_with_grad, launch_command
+from .distributed import convert_sync_batchnorm, env_world_size, gather_with_grad
+from .launch import launch_command
 from .loop import RunFiles, Task, bn_is_frozen, distributed_run, fit
 from .optim import param_groups
 

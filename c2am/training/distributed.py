@@ -9,7 +9,6 @@
 - `GlobalBatchNorm2d` / `convert_sync_batchnorm`: BatchNorm statistics over the global batch. On CUDA this is
   torch's SyncBatchNorm; torch's version refuses CPU tensors, so on CPU (gloo) the same statistics are
   all-reduced here with BatchNorm's own backward formulas.
-- `launch_command` builds the torchrun prefix the Snakemake rule puts in front of a stage.
 """
 
 from __future__ import annotations
@@ -174,21 +173,3 @@ def convert_sync_batchnorm(model: nn.Module, device_type: str) -> nn.Module:
         for i, stage in enumerate(stages):
             stages[i] = dataclasses.replace(stage, modules=tuple(swapped.get(id(m), m) for m in stage.modules))
     return model
-
-
-def launch_command(python: str, gpus: int, nodes: int, port: int = 29500) -> str:
-    """The command prefix that starts a stage module on gpus x nodes processes (`python` itself for one).
-
-    One node: `torchrun --standalone --nproc-per-node G`. Several nodes (inside a SLURM allocation): one torchrun
-    per node via srun, meeting at the allocation's first host (c10d rendezvous keyed by the job id).
-    """
-    if gpus < 1 or nodes < 1:
-        raise ValueError(f"gpus and nodes must be >= 1, got gpus={gpus}, nodes={nodes}")
-    if gpus * nodes == 1:
-        return f"{python}"
-    run = f"{python} -m torch.distributed.run --nproc-per-node {gpus}"
-    if nodes == 1:
-        return f"{run} --standalone"
-    head = '$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)'
-    return (f"srun --nodes {nodes} --ntasks-per-node 1 {run} --nnodes {nodes} --rdzv-backend c10d"
-            f" --rdzv-endpoint {head}:{port} --rdzv-id \"$SLURM_JOB_ID\"")

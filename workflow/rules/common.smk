@@ -6,10 +6,10 @@ import re
 import shlex
 
 from c2am.config import cli_flags, global_settings, recipe_settings, stage_settings, wsss_label
-from c2am.foreground import listing_fingerprint
+from c2am.data.readers import listing_fingerprint
 from c2am.report import WsssColumn
 from c2am.settings import ClassifierTrainSettings, CueTrainSettings, LocalizerTrainSettings
-from c2am.training.distributed import launch_command
+from c2am.training.launch import launch_command
 
 R = CFG["results_dir"]
 DEVICE = CFG["device"]
