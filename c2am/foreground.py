@@ -23,12 +23,14 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from .data.images import ImageDecodeError, eval_view, read_image
+from .data.decode import ImageDecodeError
+from .data.images import eval_view, read_image
 from .data.readers import list_images
 from .io import atomic_dir, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
-from .training.loop import amp_dtype, pick_device, progress_bar, to_input
+from .progress import progress_bar
+from .training.loop import infer, inference_model, pick_device
 from .wsol.boxes import boxes_from_map, normalize_map
 
 def output_name(rel: Path, suffix: str) -> Path:
@@ -75,6 +77,7 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
     return out
 
 
+@torch.no_grad()
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True) -> dict:
     """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
@@ -87,10 +90,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     files = list_images(folder)
     dev = pick_device(device)
     model, ck = load_trained(model_path)
-    model = model.to(dev).eval()
+    model = inference_model(model, dev, True)
     on_gpu = dev.type == "cuda"
-    if on_gpu:
-        model = model.to(memory_format=torch.channels_last)
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
@@ -100,8 +101,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
             skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
             if views is None:
                 continue
-            with torch.autocast(dev.type, dtype=amp_dtype(dev), enabled=on_gpu and s.amp):
-                maps = model.foreground_map(to_input(views, dev, True)).float().cpu().numpy()
+            maps = infer(model.foreground_map, views, dev, True, s.amp).cpu().numpy()
             for i, fg, img in zip(indices, maps, originals):
                 rel = files[i].relative_to(folder)
                 h, w = img.shape[-2:]

@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from c2am.cli import add_paths, add_settings, main, stage_parser  # noqa: E402
-from c2am.data.images import read_image  # noqa: E402
+from c2am.data.decode import read_rgb  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
 from c2am.report import save_figure  # noqa: E402
 from c2am.settings import FigureSettings  # noqa: E402
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
         boxes = pd.read_parquet(boxes_path)
         ids = [i for i in store.manifest["image_id"] if i in records]
         for c, image_id in enumerate(_pick(ids, args.n_images, args.seed)):
-            img = read_image(records[image_id].path).permute(1, 2, 0).numpy()
+            img = read_rgb(records[image_id].path)
             fg = normalize_map(store.original_size_map(store.index[image_id]), "minmax")
             top, bottom = axes[2 * p, c], axes[2 * p + 1, c]
             top.imshow(img)

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from c2am.cli import add_paths, add_settings, main, stage_parser  # noqa: E402
-from c2am.data.images import read_image  # noqa: E402
+from c2am.data.decode import read_rgb  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
 from c2am.report import save_figure  # noqa: E402
 from c2am.settings import FigureSettings  # noqa: E402
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> None:
                     ax.axis("off")
                     continue
                 rec = records[picked[c]]
-                ax.imshow(read_image(rec.path).permute(1, 2, 0).numpy())
+                ax.imshow(read_rgb(rec.path))
                 for x0, y0, x1, y1 in rec.boxes:
                     ax.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color="lime", lw=1.5))
                 for _, color, table in sets:

@@ -22,7 +22,7 @@ import numpy as np
 
 from c2am.settings import FigureSettings
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
-from c2am.data.images import read_image
+from c2am.data.decode import read_rgb
 from c2am.data.voc import colorize, read_mask
 from c2am.io import image_file
 from c2am.report import save_figure
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> None:
     for row, i in zip(axes, chosen):
         r = records[i]
         name = image_file(r.image_id)
-        image = read_image(r.path).permute(1, 2, 0).numpy()
+        image = read_rgb(r.path)
         gt = read_mask(r.mask_path)
         initial, refined = read_mask(Path(args.initial) / name), read_mask(Path(args.refined) / name)
         cue = cv2.imread(str(Path(args.cues) / name), cv2.IMREAD_GRAYSCALE)

@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
-from c2am.data.images import read_image
+from c2am.data.decode import read_rgb
 from c2am.io import write_image_folder
 from c2am.settings import CueLabelSettings
 from c2am.wsol.boxes import normalize_map
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> None:
             if r.image_id not in store.index:
                 raise KeyError(f"image {r.image_id} of split {args.split!r} has no map in {args.maps}")
             fg = normalize_map(store.original_size_map(store.index[r.image_id]), s.normalization)
-            image = read_image(r.path).permute(1, 2, 0).numpy()
+            image = read_rgb(r.path)
             if fg.shape != image.shape[:2]:
                 raise ValueError(f"map of {r.image_id} in {args.maps} has size {fg.shape}, image {r.path} "
                                  f"{image.shape[:2]}")

@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 
 from c2am.cli import add_dataset_args, add_paths, main, read_split, stage_parser
-from c2am.data.images import read_image
+from c2am.data.decode import read_rgb
 from c2am.io import write_image_folder
 from c2am.wsss.saliency import SALIENCY_METHODS
 
@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> None:
 
     def maps_of_split():
         for r in read_split(args):
-            sal = np.round(method(read_image(r.path).permute(1, 2, 0).numpy()) * 255).astype(np.uint8)
+            sal = np.round(method(read_rgb(r.path)) * 255).astype(np.uint8)
             yield r.image_id, sal, {"width": sal.shape[1], "height": sal.shape[0]}
 
     rows = write_image_folder(args.out_dir, "make_saliency", {"method": args.method}, maps_of_split())

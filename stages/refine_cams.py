@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
-from c2am.data.images import read_image
+from c2am.data.decode import read_rgb
 from c2am.data.voc import VOC_CLASSES, read_mask, write_mask
 from c2am.io import atomic_dir, image_file, write_json
 from c2am.settings import RefineSettings
-from c2am.training.loop import progress_bar
+from c2am.progress import progress_bar
 from c2am.wsss.cams import cam_file, load_cams
 from c2am.wsss.cues import read_background
 from c2am.wsss.refine import METHODS, refine_image
@@ -46,7 +46,7 @@ def refine_one(job: tuple, args: argparse.Namespace, s: RefineSettings, threshol
     """Refine one image's CAMs, write its label map, return its confusion matrix (errors name the image)."""
     image_id, path, mask_path = job
     try:
-        image = read_image(path).permute(1, 2, 0).numpy()
+        image = read_rgb(path)
         size = (image.shape[1], image.shape[0])
         keys, cams = load_cams(cam_file(args.cams, image_id), size=size)
         background = None

@@ -1,14 +1,19 @@
 """Shared fixtures: where the real data lives, and a small generated demo dataset."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CUB10 = SHARED / "data" / "cub10" / "CUB_200_2011"
 COCO128 = SHARED / "data" / "coco128_voc"
 MOBILENET_WEIGHTS = SHARED / "weights" / "mobilenet_v2_imagenet.pth"
+SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+TINY = REPO / "tests" / "data" / "tiny_demo.yaml"  # the demo experiment, shortened
 
 
 # a C2AM training small enough for a unit test (8 demo images, one epoch)
@@ -69,3 +74,46 @@ def trained(tmp_path_factory, demo_root, init) -> Path:
     train_c2am(records, init, C2AMTrainSettings.from_dict(SMALL), out / "model.pt", out / "ck.pt", out / "log.jsonl",
                "cpu", progress=False)
     return out / "model.pt"
+
+
+def snakemake(workdir: Path, *args: str, configfiles=(TINY,)) -> subprocess.CompletedProcess:
+    """The workflow run in `workdir` with `args` (targets, -n ...), the config overlays last."""
+    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
+           "--cores", "2", *args]
+    if configfiles:  # last: --configfile takes every following word
+        cmd += ["--configfile", *map(str, configfiles)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+
+
+def edited_config(tmp_path: Path, edit: dict) -> Path:
+    """tiny_demo.yaml with `edit` ({"dotted.key": value}) applied, written to tmp_path/edited.yaml."""
+    cfg = yaml.safe_load(TINY.read_text())
+    for dotted, value in edit.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(tmp_path_factory) -> Path:
+    """A working directory where `snakemake` (all, tiny_demo.yaml) has run once; tests that change what is in it
+    work on a copy (see copy_of_demo_pipeline)."""
+    work = tmp_path_factory.mktemp("wf")
+    proc = snakemake(work)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return work
+
+
+@pytest.fixture
+def copy_of_demo_pipeline(demo_pipeline, tmp_path) -> Path:
+    """A copy of demo_pipeline (file times kept, Snakemake's metadata included: nothing is out of date)."""
+    import shutil
+
+    copy = tmp_path / "wf"
+    shutil.copytree(demo_pipeline, copy, symlinks=True)
+    return copy

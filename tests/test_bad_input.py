@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 import c2am.io as io
-from c2am.data.images import ImageDecodeError
+from c2am.data.decode import ImageDecodeError
 from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
 from c2am.wsol.localize import check_boxes_inside
@@ -105,7 +105,7 @@ def test_predict_refuses_an_empty_folder_and_bad_threshold(tmp_path, trained):
 
 
 def test_box_outside_the_image_is_named():
-    from c2am.data.images import Geometry
+    from c2am.data.decode import Geometry
 
     rec = ImageRecord(image_id="img7", path="/data/img7.jpg", split="test", boxes=((10.0, 5.0, 130.0, 40.0),))
     geom = Geometry(100, 50, 64, 64, 0, 0, 64, 64)

@@ -73,3 +73,33 @@ def test_extracted_maps_of_the_fast_path_match_fp32(setup):
           f"{float(diff.max()):.1e}; box IoU at threshold 0.5: min {iou.min():.3f}, mean {iou.mean():.3f}")
     assert float(diff.mean()) <= 1.5e-2 and float(diff.max()) <= 0.1
     assert iou.mean() >= 0.9
+
+
+def test_cpu_inference_runs_in_chunks_in_order_and_scales_to_unit_range():
+    from c2am.training.loop import CPU_CHUNK, infer
+
+    seen = []
+
+    def record(x):
+        seen.append((x.shape[0], x.dtype, x.is_contiguous(memory_format=torch.channels_last)))
+        return x.mean(dim=(1, 2, 3))
+
+    images = torch.arange(10, dtype=torch.uint8)[:, None, None, None].expand(10, 3, 2, 2).contiguous()
+    out = infer(record, images * 25, torch.device("cpu"), channels_last=True, amp=True)
+    assert CPU_CHUNK == 4 and [n for n, _, _ in seen] == [4, 4, 2]
+    assert all(dtype == torch.float32 and cl for _, dtype, cl in seen)  # no autocast on CPU; channels_last as asked
+    assert torch.allclose(out, torch.arange(10, dtype=torch.float32) * 25 / 255, rtol=0, atol=1e-6)
+
+
+def test_chunked_channels_last_cpu_maps_match_one_contiguous_batch(setup):
+    """What extract_maps / ddt / predict run on CPU against the plain forward pass of the whole batch."""
+    from c2am.training.loop import infer, inference_model
+
+    model, x = setup
+    images = (x * 255).round().to(torch.uint8)  # x holds uint8 images / 255
+    with torch.no_grad():
+        plain = model.eval().foreground_map(images.float() / 255)
+        fast = infer(inference_model(model, torch.device("cpu"), True).foreground_map, images,
+                     torch.device("cpu"), channels_last=True, amp=True)
+    model.to(memory_format=torch.contiguous_format)
+    assert fast.shape == plain.shape == (8, 6, 6) and 0 < (fast - plain).abs().max() < 1e-4

@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from c2am.data.images import Geometry, ImageDecodeError, read_image, eval_view
+from c2am.data.decode import Geometry, ImageDecodeError
+from c2am.data.images import eval_view, read_image
 from c2am.data.records import ImageRecord
 from c2am.settings import BoxSettings, WsolEvalSettings
 from c2am.wsol.localize import boxes_table, calibration_subset, choose_box_threshold, evaluate_split

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from c2am.data.records import ImageRecord
-from c2am.wsol.psol import evaluate_psol
+from c2am.wsol.metrics import evaluate_psol
 from c2am.wsol.psol import boxes_from_outputs, pseudo_box_per_image, topk_table
 
 

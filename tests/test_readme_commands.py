@@ -8,8 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
-from test_workflow import SNAKEMAKE
+from conftest import REPO, SNAKEMAKE
 
 NEEDS_A_SITE_PROFILE = "--profile mysite"  # the SLURM recipe needs the user's own profile (tests/test_slurm.py runs it)
 

@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from conftest import CUB10, REPO, need
-from test_workflow import snakemake
+from conftest import CUB10, REPO, need, snakemake
 
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 

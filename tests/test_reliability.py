@@ -18,7 +18,8 @@ from PIL import Image
 
 import c2am.io as io
 from c2am.config import ConfigError, load_config, read_config_file, validate_config
-from c2am.data.images import Geometry, ImageDecodeError, read_image, verify_images
+from c2am.data.decode import Geometry, ImageDecodeError
+from c2am.data.images import read_image, verify_images
 from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
 from c2am.data.voc import write_mask
@@ -31,30 +32,27 @@ from c2am.training.checkpoint import TrainingError
 from c2am.wsol.localize import evaluate_split
 from c2am.wsol.maps import MapStore, MapWriter
 from c2am.wsss.cams import load_cams
-from conftest import REPO, SMALL
-from test_workflow import _edited, snakemake
+from conftest import REPO, SMALL, edited_config, snakemake
 
 
 
 # ----------------------------------------------------------------------------------------------- 1. failed re-runs
-def test_failed_rerun_keeps_the_previous_model_maps_and_log(tmp_path):
+def test_failed_rerun_keeps_the_previous_model_maps_and_log(copy_of_demo_pipeline, tmp_path):
     """Snakemake deletes a job's outputs before it runs; expensive outputs are update() outputs, restored when
     the new run fails, and the finished run's JSONL log is kept as train_log.previous.jsonl."""
-    target = "results/demo_effl0/maps/train"
-    proc = snakemake(tmp_path, target)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    c2am = tmp_path / "results" / "demo_effl0" / "c2am"
+    work, target = copy_of_demo_pipeline, "results/demo_effl0/maps/train"
+    c2am = work / "results" / "demo_effl0" / "c2am"
     model = (c2am / "model.pt").read_bytes()
     log = (c2am / "train_log.jsonl").read_text()
-    maps = sorted(p.name for p in (tmp_path / "results" / "demo_effl0" / "maps" / "train").iterdir())
-    broken = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.frozen_stages": 9})  # fails at once
-    proc = snakemake(tmp_path, target, configfiles=(broken,))
+    maps = sorted(p.name for p in (work / "results" / "demo_effl0" / "maps" / "train").iterdir())
+    broken = edited_config(tmp_path, {"experiments.demo_effl0.c2am_train.frozen_stages": 9})  # fails at once
+    proc = snakemake(work, target, configfiles=(broken,))
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "frozen_stages must be in 0..5" in out  # the stage's own error, on Snakemake's console
     assert (c2am / "model.pt").read_bytes() == model
     assert (c2am / "train_log.jsonl").read_text() == log  # this run failed before its first step
-    assert sorted(p.name for p in (tmp_path / "results" / "demo_effl0" / "maps" / "train").iterdir()) == maps
+    assert sorted(p.name for p in (work / "results" / "demo_effl0" / "maps" / "train").iterdir()) == maps
 
 
 def test_a_fresh_training_keeps_the_finished_runs_log_as_previous(tmp_path):

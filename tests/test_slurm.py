@@ -8,17 +8,14 @@ test skips only where that cannot happen: not root, or no apt-get/dpkg. Everythi
 import os
 import shutil
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, SNAKEMAKE
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 START = REPO / "scripts" / "slurm" / "start_local_cluster.sh"
 TARGET = "results/demo_effl0/metrics/wsol_test.json"
 

@@ -1,25 +1,10 @@
 """End-to-end Snakemake runs on the demo dataset: outputs, printed commands, and what a config edit re-runs."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO
-
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
-TINY = REPO / "tests" / "data" / "tiny_demo.yaml"
-
-
-def snakemake(workdir: Path, *args: str, configfiles=(TINY,)) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(workdir),
-           "--cores", "2", *args]
-    if configfiles:  # last: --configfile takes every following word
-        cmd += ["--configfile", *map(str, configfiles)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+from conftest import REPO, TINY, edited_config, snakemake
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
@@ -35,12 +20,9 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
     return counts
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf")
-    proc = snakemake(work)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    return work
+@pytest.fixture
+def built(demo_pipeline):
+    return demo_pipeline
 
 
 def test_demo_pipeline_writes_table_figure_and_cues(built):
@@ -94,7 +76,7 @@ def test_dry_run_prints_runnable_stage_commands(tmp_path):
 
 
 def test_multi_gpu_setting_launches_torchrun(tmp_path):
-    edited = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.gpus": 2, "device": "cuda"})
+    edited = edited_config(tmp_path, {"experiments.demo_effl0.c2am_train.gpus": 2, "device": "cuda"})
     proc = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/c2am/model.pt", configfiles=(edited,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "-m torch.distributed.run --nproc-per-node 2 --standalone -m stages.train_c2am" in proc.stdout
@@ -113,23 +95,10 @@ def test_table1_target_builds_the_whole_chain_from_images(tmp_path):
         assert f"-m stages.{stage}" in proc.stdout
 
 
-def _edited(tmp_path: Path, edit: dict) -> Path:
-    cfg = yaml.safe_load(TINY.read_text())
-    for dotted, value in edit.items():
-        node = cfg
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = value
-    path = tmp_path / "edited.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
 def test_editing_a_setting_reruns_that_stage_and_its_dependants_only(built, tmp_path):
     unchanged = snakemake(built, "-n")
     assert "Nothing to be done" in unchanged.stdout + unchanged.stderr
-    edited = _edited(tmp_path, {"stages.boxes.calib_fraction": 0.3})
+    edited = edited_config(tmp_path, {"stages.boxes.calib_fraction": 0.3})
     dry = snakemake(built, "-n", configfiles=(edited,))
     assert dry.returncode == 0, dry.stderr[-3000:]
     counts = job_counts(dry.stdout)
@@ -142,7 +111,7 @@ def test_editing_a_setting_reruns_that_stage_and_its_dependants_only(built, tmp_
 
 
 def test_editing_a_training_setting_reruns_training_but_not_init(built, tmp_path):
-    edited = _edited(tmp_path, {"experiments.demo_effl0.c2am_train.alpha": 0.25})
+    edited = edited_config(tmp_path, {"experiments.demo_effl0.c2am_train.alpha": 0.25})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     # C2AM and everything downstream of its maps; not the data, the init, DDT, the classifier or the localizer
     # on DDT boxes
@@ -160,31 +129,31 @@ def test_code_change_is_rerun_with_forcerun(built):
 
 
 def test_table_only_setting_reruns_only_the_table(built, tmp_path):
-    edited = _edited(tmp_path, {"stages.tables.decimals": 3})
+    edited = edited_config(tmp_path, {"stages.tables.decimals": 3})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts == {"table1": 1, "table2": 1, "table3": 1, "all": 1}
 
 
 def test_localizer_setting_reruns_both_localizers_only(built, tmp_path):
-    edited = _edited(tmp_path, {"localizers.effl0_demo.settings.lr": 0.02})
+    edited = edited_config(tmp_path, {"localizers.effl0_demo.settings.lr": 0.02})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts == {"train_localizer": 2, "predict_localizer": 2, "evaluate_psol": 2, "table1": 1,
                       "figure_wsol": 1, "all": 1}
 
 
 def test_classifier_and_ddt_settings_rerun_their_branches(built, tmp_path):
-    edited = _edited(tmp_path, {"classifiers.effl0_demo.settings.label_smoothing": 0.0})
+    edited = edited_config(tmp_path, {"classifiers.effl0_demo.settings.label_smoothing": 0.0})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts == {"train_classifier": 1, "predict_classifier": 1, "evaluate_psol": 2, "table1": 1,
                       "figure_wsol": 1, "all": 1}
-    edited = _edited(tmp_path, {"stages.ddt.resize": 96})
+    edited = edited_config(tmp_path, {"stages.ddt.resize": 96})
     counts = job_counts(snakemake(built, "-n", configfiles=(edited,)).stdout)
     assert counts == {"ddt_boxes": 2, "evaluate_ddt": 1, "train_localizer": 1, "predict_localizer": 1,
                       "evaluate_psol": 1, "table1": 1, "table2": 1, "table3": 1, "figure_wsol": 1, "all": 1}
 
 
 def test_invalid_config_fails_with_a_clear_message(tmp_path):
-    edited = _edited(tmp_path, {"stages.extract.batchsize": 8})
+    edited = edited_config(tmp_path, {"stages.extract.batchsize": 8})
     proc = snakemake(tmp_path, "-n", configfiles=(edited,))
     assert proc.returncode != 0
     assert "unknown key 'batchsize' (did you mean 'batch_size'?) under stages.extract" in proc.stdout + proc.stderr
@@ -271,9 +240,10 @@ def test_wsss_refines_cams_made_elsewhere_like_its_own(built_wsss, tmp_path):
     pd.testing.assert_frame_equal(own_rows[numeric], copy_rows[numeric])
 
 
-def test_sensitivity_table_figure_and_html_report(built, tmp_path):
+def test_sensitivity_table_figure_and_html_report(copy_of_demo_pipeline, tmp_path):
     """Table 6 / Fig. 8 share every upstream artifact (one more C2AM training per changed value), and Snakemake's
     report holds the tables, figures, training curves and configuration."""
+    built = copy_of_demo_pipeline
     sens = tmp_path / "sens.yaml"
     sens.write_text(yaml.safe_dump({"sensitivity": {"alpha": [0.05, 0.5], "head_init": ["kaiming_normal"],
                                                     "loss_variant": ["paper"]}}))

@@ -6,8 +6,7 @@ import subprocess
 
 import yaml
 
-from conftest import REPO
-from test_workflow import SNAKEMAKE
+from conftest import REPO, SNAKEMAKE
 
 
 def test_snakemake_lint_is_clean():
@@ -53,3 +52,23 @@ def test_planning_imports_neither_torch_nor_pandas():
     code += "assert not heavy, heavy"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# the stages that hold no network: they read maps, boxes, CAMs, masks and images, and start without torch
+STAGES_WITHOUT_A_NETWORK = (
+    "choose_threshold", "evaluate_psol", "evaluate_wsol", "fg_rule_ablation", "figure_maps", "figure_training",
+    "figure_wsol", "figure_wsss", "make_boxes", "make_cue_labels", "make_cues", "make_demo_data", "make_saliency",
+    "refine_cams", "sweep_cam_threshold", "table1", "table2", "table3", "table4", "table5", "table6")
+
+
+def test_stages_without_a_network_start_without_torch():
+    """A stage process pays for what it imports (torch + torchvision: seconds each start, and a pipeline runs
+    dozens of such jobs): the light stages must not import torch."""
+    import sys
+
+    code = "import importlib, sys\n"
+    code += "".join(f"importlib.import_module('stages.{s}')\n" for s in STAGES_WITHOUT_A_NETWORK)
+    code += "heavy = {'torch', 'torchvision'} & set(sys.modules)\nassert not heavy, heavy"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {p.stem for p in (REPO / "stages").glob("*.py")} >= set(STAGES_WITHOUT_A_NETWORK)

@@ -23,10 +23,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from ..data.images import Geometry
+from ..data.decode import Geometry
 from ..data.records import ImageRecord
 from ..settings import DDTSettings
-from ..training.loop import amp_dtype, progress_bar, to_input
+from ..progress import progress_bar
+from ..training.loop import infer, inference_model
 from .boxes import clip_boxes, scale_boxes
 from .extract import EvalViews
 from .maps import MapStore, MapWriter
@@ -159,9 +160,7 @@ def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, o
     classes at 448 px) is read a second time for the projection instead.
     """
     on_gpu = device.type == "cuda"
-    features = features.to(device).eval()
-    if on_gpu and s.channels_last:
-        features = features.to(memory_format=torch.channels_last)
+    features = inference_model(features, device, s.channels_last)
     groups = group_records(records, s.group_by)
     summary = {"groups": {}, "images": len(records)}
     start = time.time()
@@ -172,9 +171,7 @@ def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, o
         loader = DataLoader(EvalViews(recs, s.resize, None), batch_sampler=batch_sampler, num_workers=s.workers,
                             pin_memory=on_gpu)
         for images, geoms, idx in loader:
-            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
-                f = features(to_input(images, device, s.channels_last))
-            yield f.float(), geoms, idx
+            yield infer(features, images, device, s.channels_last, s.amp), geoms, idx
 
     def chunks(offset: int, n: int) -> list[list[int]]:
         return [list(range(offset + i, offset + min(i + s.batch_size, n))) for i in range(0, n, s.batch_size)]

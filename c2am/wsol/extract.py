@@ -10,11 +10,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.images import Geometry, eval_view, read_image
+from ..data.decode import Geometry
+from ..data.images import eval_view, read_image
 from ..data.records import ImageRecord
 from ..models.c2am import C2AM
 from ..settings import ExtractSettings
-from ..training.loop import amp_dtype, progress_bar, to_input
+from ..progress import progress_bar
+from ..training.loop import infer, inference_model
 from .maps import MapWriter
 
 FLAT = 1e-6  # a map whose max - min is below this has no foreground / background contrast
@@ -38,9 +40,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
     """Foreground maps of every record (feature resolution, float16) written with a manifest whose metadata holds
     the settings and `meta` (model file, backbone, foreground side)."""
     on_gpu = device.type == "cuda"
-    model = model.to(device).eval()
-    if on_gpu and s.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = inference_model(model, device, s.channels_last)
     loader = DataLoader(EvalViews(records, s.resize, s.crop), batch_size=s.batch_size, num_workers=s.workers,
                         pin_memory=on_gpu, shuffle=False)
     start = time.time()
@@ -48,9 +48,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
     flat = 0
     with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
         for images, geoms, idx in progress_bar(loader, len(loader), "extract maps", progress):
-            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and s.amp):
-                maps = fg_map(to_input(images, device, s.channels_last))
-            maps = maps.float().cpu().numpy()
+            maps = infer(fg_map, images, device, s.channels_last, s.amp).cpu().numpy()
             flat += int((maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) < FLAT).sum())
             for m, g, i in zip(maps, geoms.tolist(), idx.tolist()):
                 writer.add(records[i].image_id, m, Geometry(*g))

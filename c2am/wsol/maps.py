@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from ..data.images import Geometry
+from ..data.decode import Geometry
 from ..io import exclusive, read_parquet_meta, require_space, write_errors_named, write_parquet
 from .boxes import normalize_map
 

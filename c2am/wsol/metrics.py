@@ -1,4 +1,5 @@
-"""WSOL metrics: IoU, GT-known / Top-k Loc, MaxBoxAccV2, PxAP, centre-box baseline, the threshold chooser.
+"""WSOL metrics: IoU, GT-known / Top-k Loc, MaxBoxAccV2, PxAP, centre-box baseline, the threshold chooser, and
+the PSOL evaluation of a split (evaluate_psol).
 
 Box convention (same as ``c2am.data.records``, see ``c2am.wsol.boxes``): ``(x0, y0, x1, y1)`` in continuous pixel coordinates,
 x1/y1 EXCLUSIVE edges; area = (x1 - x0) * (y1 - y0). IoU has no "+1" (old WSOL code adds one).
@@ -15,10 +16,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..data.records import ImageRecord
 from .boxes import boxes_from_map, center_box, scale_boxes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Map thresholds swept by the C2AM authors' evaluation: 0.05, 0.10, ..., 0.95 (19 values).
 AUTHORS_THRESHOLDS = np.round(np.arange(1, 20) * 0.05, 2)
@@ -359,3 +365,39 @@ def pxap_streamed(images: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | No
     recall = tp / num_fg
     ap = float(np.sum(precision * (recall - np.append(recall[1:], 0.0))))
     return {"PxAP": ap, "precision": precision, "recall": recall, "thresholds": levels}
+
+
+def evaluate_psol(records: list[ImageRecord], boxes: pd.DataFrame, classes: pd.DataFrame, iou_threshold: float,
+                  strict: bool) -> dict:
+    """Top-1 / Top-5 / GT-known Loc of a localizer's boxes with a classifier's top-k classes on one split,
+    each averaged over images and over classes (PSOL), plus the classifier's top-1 / top-5 accuracy.
+
+    With fewer than 5 classes Top-5 uses all of them (`top5_k` says how many)."""
+    records = [r for r in records if r.boxes]
+    if not records:
+        raise ValueError("the evaluation split has no GT boxes")
+    unlabeled = [r.image_id for r in records if r.label is None]
+    if unlabeled:
+        raise ValueError(f"Top-1/Top-5 Loc need class labels; {len(unlabeled)} images have none, e.g. {unlabeled[:3]}")
+    by_image = {k: g[["x0", "y0", "x1", "y1"]].to_numpy() for k, g in boxes.groupby("image_id", sort=False)}
+    cls = classes.set_index("image_id")
+    for table, name in ((by_image, "localizer boxes"), (cls.index, "classifier predictions")):
+        missing = [r.image_id for r in records if r.image_id not in table]
+        if missing:
+            raise ValueError(f"{name} lack {len(missing)} images of the split, e.g. {missing[:5]}")
+    k = len([c for c in classes.columns if c.startswith("top")])
+    topk = cls.loc[[r.image_id for r in records], [f"top{j + 1}" for j in range(k)]].to_numpy()
+    pred = [by_image[r.image_id] for r in records]
+    gts = [r.boxes for r in records]
+    labels = np.array([r.label for r in records])
+    out = {"images": len(records), "classes": int(len(np.unique(labels))), "iou_threshold": iou_threshold,
+           "strict": strict, "top5_k": min(5, k)}
+    for avg in (False, True):
+        suffix = "_class_avg" if avg else ""
+        out["top1_loc" + suffix] = top_k_loc(pred, gts, topk, labels, 1, iou_threshold, strict, avg)
+        out["top5_loc" + suffix] = top_k_loc(pred, gts, topk, labels, min(5, k), iou_threshold, strict, avg)
+    out["gt_known_loc"] = gt_known_loc(pred, gts, iou_threshold, strict)
+    out["gt_known_loc_class_avg"] = gt_known_loc_class_averaged(pred, gts, labels, iou_threshold, strict)
+    out["top1_cls"] = float((topk[:, 0] == labels).mean())
+    out["top5_cls"] = float((topk[:, :min(5, k)] == labels[:, None]).any(axis=1).mean())
+    return out

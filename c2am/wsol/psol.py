@@ -15,8 +15,8 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.images import eval_view, read_image
 from ..data.records import ImageRecord, record_size
 from ..models.pooled import PooledNet
-from ..training.loop import amp_dtype, pick_device, progress_bar, to_input
-from . import metrics
+from ..progress import progress_bar
+from ..training.loop import infer, inference_model, pick_device
 
 
 def pseudo_box_per_image(boxes: pd.DataFrame) -> dict[str, tuple[float, float, float, float]]:
@@ -72,14 +72,11 @@ def pooled_outputs(model: PooledNet, records: list[ImageRecord], size: int, batc
     whole images resized to size x size."""
     dev = pick_device(device)
     on_gpu = dev.type == "cuda"
-    model = model.to(dev).eval()
-    if on_gpu and channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = inference_model(model, dev, channels_last)
     loader = DataLoader(WholeImageViews(records, size), batch_size=batch_size, num_workers=workers, pin_memory=on_gpu)
     outs, sizes, ids = [], [], []
     for images, wh, idx in progress_bar(loader, len(loader), "predict", progress):
-        with torch.autocast(dev.type, dtype=amp_dtype(dev), enabled=on_gpu and amp):
-            outs.append(model(to_input(images, dev, channels_last)).float().cpu())
+        outs.append(infer(model, images, dev, channels_last, amp).cpu())
         sizes.append(wh)
         ids += [records[i].image_id for i in idx.tolist()]
     return ids, torch.cat(outs), torch.cat(sizes)
@@ -106,39 +103,3 @@ def topk_table(ids: list[str], logits: torch.Tensor, class_ids: list[int], k: in
     cols.update({f"top{j + 1}": labels[:, j].numpy() for j in range(k)})
     cols.update({f"p{j + 1}": p[:, j].numpy() for j in range(k)})
     return pd.DataFrame(cols)
-
-
-def evaluate_psol(records: list[ImageRecord], boxes: pd.DataFrame, classes: pd.DataFrame, iou_threshold: float,
-                  strict: bool) -> dict:
-    """Top-1 / Top-5 / GT-known Loc of a localizer's boxes with a classifier's top-k classes on one split,
-    each averaged over images and over classes (PSOL), plus the classifier's top-1 / top-5 accuracy.
-
-    With fewer than 5 classes Top-5 uses all of them (`top5_k` says how many)."""
-    records = [r for r in records if r.boxes]
-    if not records:
-        raise ValueError("the evaluation split has no GT boxes")
-    unlabeled = [r.image_id for r in records if r.label is None]
-    if unlabeled:
-        raise ValueError(f"Top-1/Top-5 Loc need class labels; {len(unlabeled)} images have none, e.g. {unlabeled[:3]}")
-    by_image = {k: g[["x0", "y0", "x1", "y1"]].to_numpy() for k, g in boxes.groupby("image_id", sort=False)}
-    cls = classes.set_index("image_id")
-    for table, name in ((by_image, "localizer boxes"), (cls.index, "classifier predictions")):
-        missing = [r.image_id for r in records if r.image_id not in table]
-        if missing:
-            raise ValueError(f"{name} lack {len(missing)} images of the split, e.g. {missing[:5]}")
-    k = len([c for c in classes.columns if c.startswith("top")])
-    topk = cls.loc[[r.image_id for r in records], [f"top{j + 1}" for j in range(k)]].to_numpy()
-    pred = [by_image[r.image_id] for r in records]
-    gts = [r.boxes for r in records]
-    labels = np.array([r.label for r in records])
-    out = {"images": len(records), "classes": int(len(np.unique(labels))), "iou_threshold": iou_threshold,
-           "strict": strict, "top5_k": min(5, k)}
-    for avg in (False, True):
-        suffix = "_class_avg" if avg else ""
-        out["top1_loc" + suffix] = metrics.top_k_loc(pred, gts, topk, labels, 1, iou_threshold, strict, avg)
-        out["top5_loc" + suffix] = metrics.top_k_loc(pred, gts, topk, labels, min(5, k), iou_threshold, strict, avg)
-    out["gt_known_loc"] = metrics.gt_known_loc(pred, gts, iou_threshold, strict)
-    out["gt_known_loc_class_avg"] = metrics.gt_known_loc_class_averaged(pred, gts, labels, iou_threshold, strict)
-    out["top1_cls"] = float((topk[:, 0] == labels).mean())
-    out["top5_cls"] = float((topk[:, :min(5, k)] == labels[:, None]).any(axis=1).mean())
-    return out

@@ -5,26 +5,39 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..io import image_file
-from ..training.loop import amp_dtype
 from .scores import N_CLASSES
+
+if TYPE_CHECKING:
+    import torch
 
 CAM_KEYS = ("high_res", "hr_cam", "cam", "rw")  # map entries of IRN / PuzzleCAM npy files, in order of use
 
 
-@torch.no_grad()
 def multiscale_cams(model, image: torch.Tensor, class_index: list[int], scales=(0.5, 1.0, 1.5, 2.0),
                     flip: bool = True, device: torch.device | str = "cpu", amp: bool = True) -> torch.Tensor:
     """CAMs [K, H, W] (float32, each max-normalised to 1) of a uint8 image [3, H, W] for the classifier
     outputs `class_index`: ReLU(W_c . f) on the backbone's deepest features at every scale (and its
-    horizontal flip, flipped back), upsampled bilinearly to H x W and summed, then divided by the maximum."""
-    dev = torch.device(device)
+    horizontal flip, flipped back), upsampled bilinearly to H x W and summed, then divided by the maximum.
+
+    torch is imported here, not with the module: the stages that only read CAM files start without it."""
+    import torch
+
+    with torch.no_grad():
+        return _multiscale_cams(model, image, class_index, scales, flip, torch.device(device), amp)
+
+
+def _multiscale_cams(model, image, class_index, scales, flip, dev, amp):
+    import torch
+    import torch.nn.functional as F
+
+    from ..training.loop import amp_dtype
+
     h, w = image.shape[-2:]
     if not class_index:
         return torch.zeros((0, h, w))
@@ -121,6 +134,8 @@ class _CamUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str):
         if (module, name) == ("torch.storage", "_load_from_bytes"):  # a tensor's storage, read without code
             import io
+
+            import torch
 
             return lambda data: torch.load(io.BytesIO(data), weights_only=True)
         if (module, name) in _SAFE_GLOBALS or (module.startswith("numpy") and name.endswith("DType")):
