@@ -3,8 +3,8 @@ CAM classifier and the background-cue model.
 
 A trainer hands `fit` a `Task`: the model, its training views, its parameter groups and its loss. The loop does
 the rest the same way for all of them: SGD with momentum, the schedule (poly / cosine / constant) with an
-optional linear warm-up, gradient clipping, AMP (bf16, fp16 with loss scaling where bf16 is missing) and
-channels_last on GPU, DistributedDataParallel under torchrun, a JSONL log (one line per step and per epoch),
+optional linear warm-up, gradient clipping, AMP on GPU (bf16, fp16 with loss scaling where bf16 is missing),
+channels_last (GPU and CPU: on 2 CPU cores a C2AM step of 16 @ 224 takes 1.67 s instead of 2.65 s), DistributedDataParallel under torchrun, a JSONL log (one line per step and per epoch),
 and checkpoints at every epoch end (and every `checkpoint_every_steps` steps) from which a re-run resumes
 exactly: same batches, same random state, bit-identical weights on CPU.
 
@@ -77,9 +77,9 @@ def amp_dtype(device: torch.device) -> torch.dtype:
 
 
 def to_input(images: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """uint8 images [n, 3, h, w] -> float in [0, 1] on `device` (channels_last on GPU when asked)."""
+    """uint8 images [n, 3, h, w] -> float in [0, 1] on `device` (channels_last when asked)."""
     x = images.to(device, non_blocking=True).float().div_(255)
-    if device.type == "cuda" and channels_last:
+    if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
 
@@ -102,9 +102,7 @@ def infer(fn, images: torch.Tensor, device: torch.device, channels_last: bool, a
     on_gpu = device.type == "cuda"
     outputs = []
     for chunk in (images,) if on_gpu else images.split(CPU_CHUNK):
-        x = chunk.to(device, non_blocking=True).float().div_(255)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = to_input(chunk, device, channels_last)
         with torch.autocast(device.type, dtype=amp_dtype(device), enabled=on_gpu and amp):
             outputs.append(fn(x).float())
     return outputs[0] if len(outputs) == 1 else torch.cat(outputs)
@@ -197,7 +195,7 @@ class _Loop:
 
         # --- model, wrappers, optimizer, loss scaling
         self.model = task.model.to(device)
-        if self.on_gpu and s.channels_last:
+        if s.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.net = self.model
         if ctx.active:
