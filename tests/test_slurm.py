@@ -64,7 +64,8 @@ def test_pipeline_runs_on_slurm_through_the_profile(slurm_cluster, tmp_path):
     cmd = ["timeout", "-k", "20", "1200", SNAKEMAKE, "--snakefile", str(REPO / "workflow" / "Snakefile"),
            "--directory", str(work), "--profile", str(site),
            "--workflow-profile", str(REPO / "workflow" / "profiles" / "slurm"),
-           "--max-threads", "2", "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+           "--max-threads", "2", "--slurm-init-seconds-before-status-checks", "2",
+           "--seconds-between-status-checks", "2",
            "--slurm-jobname-prefix", prefix, "--slurm-keep-successful-logs", TARGET,
            "--configfile", str(REPO / "tests" / "data" / "tiny_demo.yaml"), str(overrides)]
     started = time.time()

@@ -103,8 +103,8 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def list_images(folder: str | Path) -> list[Path]:
-    """The photos `predict` reads: image files under `folder` (recursive, dangling links included so that they are counted), sorted by
-    relative path."""
+    """The photos `predict` reads: image files under `folder` (recursive, dangling links included so that they
+    are counted), sorted by relative path."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"image folder not found: {folder}")
