@@ -352,5 +352,6 @@ def distributed_run(device_name: str):
         shutdown(ctx)
 
 
-__all__ = ["EpochOrder", "RunFiles", "Task", "TrainingError", "amp_dtype", "bn_is_frozen", "distributed_run",
-           "finish_run", "fit", "pick_device", "set_bn_frozen", "to_input"]
+__all__ = ["CPU_CHUNK", "EpochOrder", "RunFiles", "Task", "TrainingError", "amp_dtype", "bn_is_frozen",
+           "distributed_run", "finish_run", "fit", "infer", "inference_model", "pick_device", "set_bn_frozen",
+           "to_input"]
