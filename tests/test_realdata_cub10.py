@@ -3,7 +3,7 @@ EfficientNet-Lite0 init, CPU), evaluated on the 243 test images through the real
 
 Fails if GT-known Loc (box threshold chosen on the training split's calibration part) drops below 70 %, or if
 DDT boxes from the same init (Table 2's baseline, per-class co-localisation of the test images) drop below 80 %.
-Takes about 10 minutes on 2 CPU cores.
+Takes about 8 minutes on 2 CPU cores.
 """
 
 import json
