@@ -12,8 +12,9 @@ pipeline's loader (TrainViews + DataLoader, pinned memory, non-blocking copies) 
 the same step on synthetic input. Weights are random (timing only; the arithmetic does not depend on them).
 
 fp32 eager: float32, NCHW, no autocast, no compile. Fast path (what train_c2am / extract_maps do on a GPU):
-bf16 autocast (fp16 where bf16 is missing), channels_last, optional torch.compile. On a CPU the pipeline runs
-float32 (autocast is GPU-only), so both columns run the same arithmetic there and the ratio is ~1 by design.
+bf16 autocast (fp16 where bf16 is missing), channels_last, optional torch.compile. On a CPU both columns run
+float32 NCHW here (autocast is GPU-only), so the ratio is ~1 by design; the pipeline's CPU channels_last and
+inference chunks are measured separately (bench/RESULTS.md, "CPU inference").
 Output: a Markdown table on stdout and --out (JSON) with device, versions, date and the command.
 """
 

@@ -7,7 +7,7 @@ Network: the backbone's stride-16 features (the same taps C2AM uses) -> 3x3 conv
 label (255 = background, 0 = foreground; intermediate values are soft targets), at the training view's size.
 Training views: random resized crop (area in [scale_min, 1], aspect 3/4..4/3) of image and label together,
 resized to crop x crop, random horizontal flip. SGD with a head learning-rate multiplier, poly/cosine schedule,
-AMP + channels_last on GPU, one checkpoint per epoch and exact resume (same fingerprint rule as the other
+AMP on GPU, channels_last (GPU and CPU), one checkpoint per epoch and exact resume (same fingerprint rule as the other
 trainers, through the shared loop). Prediction: the whole image resized to test_size x test_size, sigmoid,
 resized back to the original.
 """
