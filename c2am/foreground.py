@@ -2,7 +2,8 @@
 
 Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
 size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
-per image and thresholded; the box is the bounding rectangle of the largest foreground contour. Images that
+per image and thresholded (refine crf: then refined by a dense CRF on the image, c2am.foreground_scores.mask_score);
+the box is the bounding rectangle of the largest foreground contour. Images that
 cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
 map is constant (no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
 
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from .data.decode import ImageDecodeError
 from .data.images import eval_view, read_image
 from .data.readers import list_images
+from .foreground_scores import mask_score
 from .io import atomic_dir, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
@@ -107,8 +109,10 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 h, w = img.shape[-2:]
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
                 is_empty = bool(full.max() <= 0)
-                mask = full >= threshold if not is_empty else np.zeros((h, w), bool)
-                box = None if is_empty else boxes_from_map(full.astype(np.float32), [threshold])[0][0]
+                rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy())
+                score, level = mask_score(full, rgb_full, threshold, s.refine, s.refine_max_side)
+                mask = score >= level if not is_empty else np.zeros((h, w), bool)
+                box = None if is_empty or not mask.any() else boxes_from_map(score.astype(np.float32), [level])[0][0]
                 empty += is_empty
                 mask_path = tmp / "masks" / output_name(rel, ".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,7 +120,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 if s.previews:
                     prev = tmp / "previews" / output_name(rel, ".jpg")
                     prev.parent.mkdir(parents=True, exist_ok=True)
-                    rgb = overlay(img.permute(1, 2, 0).numpy(), mask, box)
+                    rgb = overlay(rgb_full, mask, box)
                     cv2.imwrite(str(prev), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
                 x0, y0, x1, y1 = box if box is not None else (np.nan,) * 4
                 rows.append({"file": str(rel), "width": w, "height": h, "x0": float(x0), "y0": float(y0),
@@ -125,7 +129,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
         table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
                                             "foreground_fraction", "empty_map"])
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
-                   "empty_maps": int(empty), "threshold": threshold, "size": size, "model": str(model_path),
+                   "empty_maps": int(empty), "threshold": threshold, "size": size, "refine": s.refine,
+                   "model": str(model_path),
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
                    "seconds": round(time.time() - start, 2), "skipped": skipped}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})

@@ -252,6 +252,15 @@ class PredictSettings(Settings):
     workers: int
     previews: bool
     amp: bool
+    refine: str
+    refine_max_side: int
+
+
+@dataclass(frozen=True)
+class FgEvalSettings(Settings):
+    SECTION: ClassVar[str] = "fg_eval"
+
+    threshold: float
 
 
 # ----------------------------------------------------------------------------------------------- WSSS
@@ -315,6 +324,6 @@ class TableSettings(Settings):
 
 ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
        CueTrainSettings, ExtractSettings, BoxSettings, WsolEvalSettings, DDTSettings, PredictSettings, CamInferSettings,
-       CueLabelSettings, RefineSettings, FigureSettings, TableSettings)
+       CueLabelSettings, RefineSettings, FigureSettings, TableSettings, FgEvalSettings)
 BY_SECTION = {cls.SECTION: cls for cls in ALL}
 

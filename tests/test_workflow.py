@@ -1,5 +1,7 @@
 """End-to-end Snakemake runs on the demo dataset: outputs, printed commands, and what a config edit re-runs."""
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
@@ -165,7 +167,7 @@ TINY_WSSS = REPO / "tests" / "data" / "tiny_wsss.yaml"
 @pytest.fixture(scope="module")
 def built_wsss(tmp_path_factory):
     work = tmp_path_factory.mktemp("wsss")
-    proc = snakemake(work, "results/table4.csv", "results/table5.csv", "results/figure7.png",
+    proc = snakemake(work, "results/table4.csv", "results/table5.csv", "results/figure7.png", "results/table_fg.csv",
                      configfiles=(TINY, TINY_WSSS))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return work
@@ -189,6 +191,21 @@ def test_wsss_pipeline_writes_tables_4_5_and_figure_7(built_wsss):
     assert len(cues) == len(masks) == 48
     cams = sorted((results / "cams" / "demo_voc" / "effl0_cam_demo" / "cams" / "train").glob("*.npz"))
     assert len(cams) == 96
+
+
+def test_foreground_table_scores_c2am_its_crf_ddt_and_saliency_on_both_splits(built_wsss):
+    results = built_wsss / "results"
+    t = pd.read_csv(results / "table_fg.csv")
+    assert list(t["method"]) == ["C2AM", "C2AM + CRF", "DDT (one group)", "saliency: frequency-tuned"]
+    assert (t["split"] == "val").all() and (t["images"] == 48).all()
+    for column in ("fg IoU", "pixel acc", "maxF", "fg IoU (level chosen on train)", "train fg IoU"):
+        assert t[column].between(0, 100).all(), column
+    assert t.loc[t["method"] == "C2AM + CRF", "mask level"].item() == 0.5
+    crf = json.loads((results / "demo_voc_effl0" / "fg" / "val_c2am_crf.json").read_text())
+    assert crf["refine"] == "crf" and len(crf["iou_curve"]) == 255 and crf["settings"]["refine_max_side"] == 512
+    ddt = pd.read_parquet(results / "demo_voc_effl0" / "fg" / "ddt" / "maps" / "val" / "manifest.parquet")
+    assert len(ddt) == 48 and ddt["resize_w"].eq(128).all()  # DDT at the experiment's extraction size
+    assert (results / "table_fg.md").read_text().startswith("# Foreground masks")
 
 
 def test_wsss_edits_rerun_only_their_branch(built_wsss, tmp_path):

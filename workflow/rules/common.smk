@@ -378,3 +378,40 @@ def training_logs():
 
 def training_log_args():
     return " ".join(f"--log {quoted(lab, log)}" for lab, _, log in training_logs())
+
+
+# ----------------------------------------------------------------------------------------------- foreground masks
+def fg_experiments():
+    """Active experiments on a VOC-layout dataset (masks to score foreground against)."""
+    return [e for e in ACTIVE if dataset(e)["format"] == "voc"]
+
+
+def fg_sources(exp_name):
+    """(source key, method label) of Table fg's rows for an experiment."""
+    sources = [("c2am", "C2AM"), ("c2am_crf", "C2AM + CRF"), ("ddt", "DDT (one group)")]
+    return sources + [(f"sal-{s}", f"saliency: {CFG['saliency'][s]['label'] or s}") for s in experiment(exp_name)["saliency"]]
+
+
+def fg_source_dir(w):
+    if w.fgsource.startswith("sal-"):
+        return saliency_dir(experiment(w.exp)["dataset"], w.fgsource[4:], w.split)
+    if w.fgsource == "ddt":
+        return f"{R}/{w.exp}/fg/ddt/maps/{w.split}"
+    return f"{R}/{w.exp}/maps/{w.split}"
+
+
+def fg_source_args(w):
+    """evaluate_fg flags of a source: the folder, and for c2am_crf predict's refinement of this experiment."""
+    folder = shlex.quote(fg_source_dir(w))
+    if w.fgsource.startswith("sal-"):
+        return f"--saliency {folder}"
+    if w.fgsource == "c2am_crf":
+        side = stage_settings(CFG, w.exp, "predict")["refine_max_side"]
+        return f"--maps {folder} --refine crf --refine-max-side {side}"
+    return f"--maps {folder}"
+
+
+def fg_rows():
+    """(method, experiment label, dataset, train JSON, eval JSON) of every Table fg row."""
+    return [(method, label(e), experiment(e)["dataset"], f"{R}/{e}/fg/{train_split(e)}_{key}.json",
+             f"{R}/{e}/fg/{eval_split(e)}_{key}.json") for e in fg_experiments() for key, method in fg_sources(e)]

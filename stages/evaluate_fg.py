@@ -1,0 +1,95 @@
+"""evaluate-fg: foreground-mask scores of one map source on one split of a VOC-layout dataset (every object class
+is foreground, 255 ignored): fg IoU and pixel accuracy of the mask `predict` would write, the IoU curve over 255
+levels, and maxF (beta^2 = 0.3). See c2am.foreground_scores for the definitions.
+
+Sources: --maps (a map folder: C2AM's extract_maps output, or DDT's projection maps) pasted to the original image
+size and min-max scaled, optionally refined as predict does (--refine crf); or --saliency (a folder of PNGs,
+255 = salient, as make_saliency writes).
+
+Reads:  the map / saliency folder, the split's masks (and images for --refine crf).   Writes: --out (JSON).
+
+By hand:
+    python -m stages.evaluate_fg --maps results/demo_voc_effl0/maps/val --refine crf --dataset-format voc \
+        --dataset-root results/data/demo/VOC2012 --split val --out results/demo_voc_effl0/fg/val_crf.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import cv2
+import numpy as np
+
+from c2am.cli import add_dataset_args, add_settings, main, read_split, settings_of, stage_parser
+from c2am.data.decode import read_rgb
+from c2am.data.voc import read_mask
+from c2am.foreground_scores import REFINES, ForegroundScores, mask_score, minmax
+from c2am.io import image_file, write_json
+from c2am.progress import progress_bar
+from c2am.settings import FgEvalSettings, PredictSettings
+from c2am.wsol.maps import MapStore
+
+
+def saliency_map(folder: str, image_id: str, size: tuple[int, int]) -> np.ndarray:
+    """A saliency PNG (255 = salient) as float in [0, 1] at size (w, h)."""
+    path = f"{folder}/{image_file(image_id)}"
+    sal = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
+    if sal is None:
+        raise FileNotFoundError(f"no readable saliency map {path}")
+    if sal.shape != (size[1], size[0]):
+        sal = cv2.resize(sal, size, interpolation=cv2.INTER_LINEAR)
+    return sal.astype(np.float32) / 255.0
+
+
+def run(args: argparse.Namespace) -> None:
+    if (args.maps is None) == (args.saliency is None):
+        raise ValueError("give exactly one of --maps and --saliency")
+    if args.saliency and args.refine != "none":
+        raise ValueError("--refine applies to --maps sources only")
+    s = settings_of(args, FgEvalSettings)
+    max_side = PredictSettings.defaults().refine_max_side if args.refine_max_side is None else args.refine_max_side
+    records = [r for r in read_split(args) if r.mask_path is not None]
+    if not records:
+        raise ValueError(f"split {args.split!r} of {args.dataset_root} has no masks to score against")
+    store = MapStore(args.maps) if args.maps else None
+    scores = ForegroundScores()
+    for rec in progress_bar(records, len(records), f"fg scores {args.split}", not args.no_progress):
+        mask = read_mask(rec.mask_path)
+        h, w = mask.shape
+        try:
+            if store is not None:
+                if rec.image_id not in store.index:
+                    raise KeyError(f"image {rec.image_id} has no map in {args.maps}")
+                raw = store.original_size_map(store.index[rec.image_id])
+                if raw.shape != (h, w):
+                    raise ValueError(f"map of size {raw.shape} does not match its mask {rec.mask_path} ({h}, {w})")
+                image = read_rgb(rec.path) if args.refine == "crf" else None
+                score, level = mask_score(minmax(raw), image, s.threshold, args.refine, max_side)
+            else:
+                score, level = minmax(saliency_map(args.saliency, rec.image_id, (w, h))), s.threshold
+            scores.add(score, mask, level)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ValueError(f"image {rec.image_id} ({rec.path}, mask {rec.mask_path}): {exc}") from exc
+    result = scores.summary()
+    result.update({"split": args.split, "dataset_root": args.dataset_root, "source": args.maps or args.saliency,
+                   "kind": "maps" if store is not None else "saliency", "refine": args.refine, "level": level,
+                   "settings": {**s.to_dict(), "refine_max_side": max_side}})
+    write_json(result, args.out)
+    print({k: v for k, v in result.items() if k != "iou_curve"})
+
+
+def parser() -> argparse.ArgumentParser:
+    p = stage_parser(__doc__)
+    p.add_argument("--maps", help="map folder (extract_maps / ddt_boxes output)")
+    p.add_argument("--saliency", help="saliency folder (PNG, 255 = salient)")
+    p.add_argument("--refine", choices=REFINES, default="none", help="refine the masks as predict does")
+    p.add_argument("--refine-max-side", type=int, default=None, help="CRF image size (default: predict's)")
+    add_dataset_args(p)
+    add_settings(p, FgEvalSettings)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--out", required=True)
+    return p
+
+
+if __name__ == "__main__":
+    main(run, parser())

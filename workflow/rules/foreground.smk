@@ -1,0 +1,71 @@
+# Foreground masks against the masks of VOC-layout datasets (results/table_fg.csv): C2AM's maps as predict
+# thresholds them (c2am) and refines them (c2am_crf), DDT with one group (no labels) and the saliency sources.
+#
+# Layout: results/EXP/fg/SPLIT_SOURCE.json        one evaluate_fg JSON per source and split
+#         results/EXP/fg/ddt/maps/SPLIT           DDT projection maps with group_by all, from the experiment's init
+#                                                 at its extraction size (the resolution of the C2AM maps it faces)
+
+
+rule ddt_maps_all:
+    """DDT projection maps of a split with one group for all images (the label-free DDT)."""
+    input:
+        init=lambda w: f"{R}/init/{experiment(w.exp)['init']}.pt",
+        data=data_input,
+    output:
+        maps=update(directory(f"{R}/{{exp}}/fg/ddt/maps/{{split}}")),
+        boxes=f"{R}/{{exp}}/fg/ddt/boxes/{{split}}.parquet",
+        summary=f"{R}/{{exp}}/fg/ddt/ddt_{{split}}.json",
+    params:
+        data=data_flags,
+        settings=lambda w: cli_flags({**global_settings(CFG, "ddt"), "group_by": "all",
+                                      "resize": stage_settings(CFG, w.exp, "extract")["resize"]}),
+        device=DEVICE,
+    log:
+        f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log",
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
+    conda:
+        ENV
+    shell:
+        "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
+        " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
+        " --device {params.device} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
+
+
+rule evaluate_fg:
+    """Foreground-mask scores of one source (c2am, c2am_crf, ddt or sal-NAME) on one split."""
+    input:
+        source=fg_source_dir,
+        data=data_input,
+    output:
+        f"{R}/{{exp}}/fg/{{split}}_{{fgsource}}.json",
+    params:
+        data=data_flags,
+        source=fg_source_args,
+        settings=global_flags("fg_eval"),
+    log:
+        f"{R}/{{exp}}/logs/evaluate_fg_{{split}}_{{fgsource}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.evaluate_fg {params.source} {params.data} --split {wildcards.split:q} --no-progress"
+        " {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+
+
+rule table_fg:
+    """Foreground masks of C2AM (with and without predict's CRF) beside DDT (one group) and the saliency sources."""
+    input:
+        [path for row in fg_rows() for path in row[-2:]],
+    output:
+        csv=report(f"{R}/table_fg.csv", caption="../report/table_fg.rst", category="Foreground"),
+        md=f"{R}/table_fg.md",
+    params:
+        rows=" ".join(f"--row {quoted(*row)}" for row in fg_rows()),
+        settings=global_flags("tables"),
+    log:
+        f"{R}/logs/table_fg.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.table_fg {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
