@@ -2,8 +2,9 @@
 
 Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
 size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
-per image and thresholded (refine crf: then refined by a dense CRF on the image, c2am.foreground_scores.mask_score);
-the box is the bounding rectangle of the largest foreground contour. Images that
+per image and thresholded (refine crf: the mask is then refined by a dense CRF on the image,
+c2am.foreground_scores.mask_score); the box is the bounding rectangle of the largest contour of the thresholded map
+(not of the refined mask). Images that
 cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
 map is constant (no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
 
@@ -112,7 +113,9 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy())
                 score, level = mask_score(full, rgb_full, threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)
-                box = None if is_empty or not mask.any() else boxes_from_map(score.astype(np.float32), [level])[0][0]
+                # the box comes from the map at the box threshold either way: on the CUB-10 test images the CRF's
+                # masks gave fewer boxes with IoU >= 0.5 (80.7 % vs 86.0 %; README, "Foreground masks")
+                box = None if is_empty else boxes_from_map(full.astype(np.float32), [threshold])[0][0]
                 empty += is_empty
                 mask_path = tmp / "masks" / output_name(rel, ".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
