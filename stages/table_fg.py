@@ -25,7 +25,7 @@ NOTE = ("Foreground = every object class (255 ignored). fg IoU / pixel acc: mean
         "writes (min-max scaled map >= threshold; + CRF: a dense CRF on the image seeded with that mask, its "
         "foreground marginal >= 0.5). maxF: beta^2 = 0.3, 255 levels, precision and recall averaged over images. "
         "Level chosen on train: the best of the 255 levels on the training split's masks, its fg IoU on this "
-        "split. DDT: one group (no labels), the experiment's init at its extraction size, min-max scaled projection. "
+        "split. DDT: one group (no labels), the experiment's init with the stages.ddt settings, min-max scaled projection. "
         "Percentages.")
 
 

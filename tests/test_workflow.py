@@ -204,7 +204,7 @@ def test_foreground_table_scores_c2am_its_crf_ddt_and_saliency_on_both_splits(bu
     crf = json.loads((results / "demo_voc_effl0" / "fg" / "val_c2am_crf.json").read_text())
     assert crf["refine"] == "crf" and len(crf["iou_curve"]) == 255 and crf["settings"]["refine_max_side"] == 512
     ddt = pd.read_parquet(results / "demo_voc_effl0" / "fg" / "ddt" / "maps" / "val" / "manifest.parquet")
-    assert len(ddt) == 48 and ddt["resize_w"].eq(128).all()  # DDT at the experiment's extraction size
+    assert len(ddt) == 48 and ddt["resize_w"].eq(128).all()  # DDT with the stages.ddt settings (tiny: 128)
     assert (results / "table_fg.md").read_text().startswith("# Foreground masks")
 
 

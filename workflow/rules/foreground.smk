@@ -3,7 +3,8 @@
 #
 # Layout: results/EXP/fg/SPLIT_SOURCE.json        one evaluate_fg JSON per source and split
 #         results/EXP/fg/ddt/maps/SPLIT           DDT projection maps with group_by all, from the experiment's init
-#                                                 at its extraction size (the resolution of the C2AM maps it faces)
+#                                                 with the stages.ddt settings (448 px by default: on the demo's VOC
+#                                                 layout DDT at the extraction size, 160, scored 29.0 fg IoU, at 448 58.0)
 
 
 rule ddt_maps_all:
@@ -17,8 +18,7 @@ rule ddt_maps_all:
         summary=f"{R}/{{exp}}/fg/ddt/ddt_{{split}}.json",
     params:
         data=data_flags,
-        settings=lambda w: cli_flags({**global_settings(CFG, "ddt"), "group_by": "all",
-                                      "resize": stage_settings(CFG, w.exp, "extract")["resize"]}),
+        settings=cli_flags({**global_settings(CFG, "ddt"), "group_by": "all"}),
         device=DEVICE,
     log:
         f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log",
