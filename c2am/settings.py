@@ -99,6 +99,7 @@ class C2AMTrainSettings(LoopSettings):
 
     alpha: float
     loss_variant: str
+    memory_size: int
     resize: int
     crop: int
     hflip: bool

@@ -123,9 +123,9 @@ def test_nan_loss_stops_training_and_keeps_the_last_checkpoint(tmp_path, demo_ro
 
     calls = {"n": 0}
 
-    def nan_in_epoch_two(v_fg, v_bg, alpha, variant):
+    def nan_in_epoch_two(v_fg, v_bg, alpha, variant, *memory):
         calls["n"] += 1
-        terms = contrastive_loss(v_fg, v_bg, alpha, variant)
+        terms = contrastive_loss(v_fg, v_bg, alpha, variant, *memory)
         if calls["n"] == 3:  # 2 steps per epoch: the first step of epoch 2
             terms.total = terms.total * float("nan")
         return terms

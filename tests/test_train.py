@@ -25,15 +25,22 @@ def _run(tmp, records, init, **kw):
                       progress=False, stop_after_steps=stop)
 
 
-def test_interrupted_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, records, init):
+@pytest.mark.parametrize("memory_size", [0, 6])
+def test_interrupted_mid_epoch_then_resumed_equals_uninterrupted(tmp_path, records, init, memory_size):
     a, b = tmp_path / "a", tmp_path / "b"
-    _run(a, records, init)
+    _run(a, records, init, memory_size=memory_size)
     # 16 images / batch 4 = 4 steps per epoch; stop after step 6 (mid epoch 2), checkpoints every 3 steps
-    assert _run(b, records, init, checkpoint_every_steps=3, stop_after_steps=6) == {"stopped_at_step": 6}
+    assert _run(b, records, init, checkpoint_every_steps=3, stop_after_steps=6,
+                memory_size=memory_size) == {"stopped_at_step": 6}
     assert not (b / "model.pt").exists()
-    assert torch.load(b / "checkpoint.pt", weights_only=False)["state"] == {"epoch": 1, "step_in_epoch": 2,
-                                                                            "global_step": 6}
-    _run(b, records, init, checkpoint_every_steps=3)
+    ck = torch.load(b / "checkpoint.pt", weights_only=False)
+    assert ck["state"] == {"epoch": 1, "step_in_epoch": 2, "global_step": 6}
+    if memory_size:  # the memory (of 6 vectors, wrapped by the 24 pushed) is part of what resumes
+        assert int(ck["loss_state"]["filled"]) == 6 and int(ck["loss_state"]["next"]) == 24 % 6
+        assert ck["loss_state"]["fg"].abs().sum() > 0
+    else:
+        assert ck["loss_state"] is None
+    _run(b, records, init, checkpoint_every_steps=3, memory_size=memory_size)
     ma = torch.load(a / "model.pt", weights_only=False)["model"]
     mb = torch.load(b / "model.pt", weights_only=False)["model"]
     assert ma.keys() == mb.keys()

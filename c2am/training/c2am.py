@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from ..data.images import eval_view, read_image, sample_generator, train_view, verify_images
 from ..data.records import ImageRecord
-from ..losses import contrastive_loss
+from ..losses import MemoryBank, contrastive_loss
 from ..models.c2am import C2AM, build_model
 from ..settings import C2AMTrainSettings
 from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
@@ -38,12 +38,17 @@ class TrainViews(Dataset):
         return train_view(img, self.s.resize, self.s.crop, self.s.hflip, self.s.scale_min, self.s.color_jitter, g)
 
 
-def contrastive_step(s: C2AMTrainSettings):
-    """The loss of one batch: v_f, v_b of every process gathered with gradient (the global batch), then Eqs. 2-9."""
+def contrastive_step(s: C2AMTrainSettings, memory: MemoryBank | None = None):
+    """The loss of one batch: v_f, v_b of every process gathered with gradient (the global batch), then Eqs. 2-9,
+    against the memory of earlier batches' vectors when there is one (which then takes this batch's)."""
 
     def loss(outputs, _target):
         v_fg, v_bg, _ = outputs
-        terms = contrastive_loss(gather_with_grad(v_fg), gather_with_grad(v_bg), s.alpha, s.loss_variant)
+        v_fg, v_bg = gather_with_grad(v_fg), gather_with_grad(v_bg)
+        mem_fg, mem_bg = memory.contents() if memory is not None else (None, None)
+        terms = contrastive_loss(v_fg, v_bg, s.alpha, s.loss_variant, mem_fg, mem_bg)
+        if memory is not None:
+            memory.push(v_fg, v_bg)
         return terms.total, {k: v for k, v in terms.as_floats().items() if k != "total"}
 
     return loss
@@ -71,13 +76,14 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
         seed_everything(s.seed)
         model = build_model(init_artifact, s.head_init, s.head_padding)
         model.backbone.freeze(s.frozen_stages)
+        memory = MemoryBank(s.memory_size, model.backbone.out_channels) if s.memory_size else None
         if s.sync_bn and ctx.active:
             convert_sync_batchnorm(model, dev.type)
         task = Task("c2am", model, TrainViews(records, s),
                     param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=2.0,
                                  train_norm_affine=s.train_bn_affine, norm_group=True),
-                    contrastive_step(s), run_fingerprint("c2am", s.learned(), init_artifact, records),
-                    bn_frozen=bn_is_frozen(s.bn_mode, init_artifact), compile=s.compile)
+                    contrastive_step(s, memory), run_fingerprint("c2am", s.learned(), init_artifact, records),
+                    bn_frozen=bn_is_frozen(s.bn_mode, init_artifact), compile=s.compile, loss_state=memory)
         start = time.time()
         summary = fit(task, s, dev, RunFiles(checkpoint, log_path), ctx, progress, stop_after_steps)
         if "stopped_at_step" in summary:

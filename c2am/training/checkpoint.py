@@ -87,10 +87,12 @@ def new_state() -> dict:
 
 
 def save_checkpoint(path: Path, model, optimizer, scaler, state: dict, epoch_losses: list[float],
-                    fingerprint: str, settings: dict) -> None:
+                    fingerprint: str, settings: dict, loss_state=None) -> None:
     """Everything a resumed run needs to go on exactly: weights, optimizer and loss-scaler state, every random
-    generator, where the run stands, the losses of the current epoch so far (for its mean), and what it belongs to."""
+    generator, where the run stands, the losses of the current epoch so far (for its mean), the loss's own state
+    (a module, e.g. C2AM's memory; None when the loss has none), and what it belongs to."""
     save_torch({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "loss_state": None if loss_state is None else loss_state.state_dict(),
                 "rng": rng_state(), "state": dict(state), "epoch_losses": list(epoch_losses),
                 "fingerprint": fingerprint, "settings": settings, "code_version": code_version()}, path)
 

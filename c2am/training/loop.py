@@ -134,7 +134,8 @@ class Task:
     before each epoch. The network's forward runs under autocast; loss(outputs, target) runs in float32 and
     returns (loss, extra log terms). `model` (with a `.backbone`) is what checkpoints hold; the step calls it
     wrapped in DistributedDataParallel under torchrun, then torch.compile'd when `compile` (GPU only).
-    `bn_frozen`: the backbone's BatchNorm layers keep their stored statistics.
+    `bn_frozen`: the backbone's BatchNorm layers keep their stored statistics. `loss_state`: a module holding
+    state the loss carries from step to step (C2AM's memory of earlier batches); its buffers are checkpointed.
     """
 
     name: str
@@ -145,6 +146,7 @@ class Task:
     fingerprint: str
     bn_frozen: bool = False
     compile: bool = False
+    loss_state: torch.nn.Module | None = None
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,8 @@ class _Loop:
 
         # --- model, wrappers, optimizer, loss scaling
         self.model = task.model.to(device)
+        if task.loss_state is not None:
+            task.loss_state.to(device)
         if s.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.net = self.model
@@ -222,6 +226,8 @@ class _Loop:
         if ck is None:
             return
         self.model.load_state_dict(ck["model"])
+        if self.task.loss_state is not None:
+            self.task.loss_state.load_state_dict(ck["loss_state"])
         self.optimizer.load_state_dict(ck["optimizer"])
         if ck["scaler"]:  # empty when the checkpoint was written without fp16 loss scaling
             self.scaler.load_state_dict(ck["scaler"])
@@ -232,7 +238,7 @@ class _Loop:
     def checkpoint(self) -> None:
         if self.ctx.is_main:
             save_checkpoint(self.files.checkpoint, self.model, self.optimizer, self.scaler, self.state, self.losses,
-                            self.task.fingerprint, self.s.to_dict())
+                            self.task.fingerprint, self.s.to_dict(), self.task.loss_state)
 
     def run(self, stop_after_steps: int | None) -> dict:
         s, ctx = self.s, self.ctx
