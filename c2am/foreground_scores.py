@@ -1,8 +1,8 @@
 """Foreground-mask scores of any score map against VOC-layout masks: what a user of `predict` cares about.
 
 Ground truth: every object class (ids 1..254) is foreground, 0 is background, 255 is ignored. Score maps are
-in [0, 1] at the mask's size: a raw map is min-max scaled per image first (`minmax`, as `predict` does), and the
-mask of an image is score >= its level (the threshold t, or 0.5 for the CRF's foreground marginal: predict's mask).
+in [0, 1] at the mask's size: a raw map is min-max scaled per image first (`wsol.boxes.normalize_map`, as
+`predict` does), and the mask of an image is score >= its level (the threshold t, or 0.5 for the CRF's foreground marginal: predict's mask).
   fg IoU         mean over images of |pred & fg| / |pred | fg| on the valid pixels (an image with neither
                  predicted nor true foreground scores 1);
   pixel acc      mean over images of the share of valid pixels where pred equals the truth;
@@ -28,13 +28,6 @@ def foreground_truth(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """VOC class-id mask -> (foreground, valid) boolean maps: ids 1..254 are foreground, 255 is ignored."""
     valid = mask != VOC_IGNORE
     return (mask > 0) & valid, valid
-
-
-def minmax(score: np.ndarray) -> np.ndarray:
-    """Per-image min-max scaling to [0, 1]; a constant map becomes all zeros (no foreground)."""
-    score = np.asarray(score, np.float64)
-    lo, hi = float(score.min()), float(score.max())
-    return (score - lo) / (hi - lo) if hi > lo else np.zeros_like(score)
 
 
 def _at_or_above(values: np.ndarray) -> np.ndarray:

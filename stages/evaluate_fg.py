@@ -17,28 +17,16 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
-import numpy as np
-
 from c2am.cli import add_dataset_args, add_settings, main, read_split, settings_of, stage_parser
 from c2am.data.decode import read_rgb
 from c2am.data.voc import read_mask
-from c2am.foreground_scores import REFINES, ForegroundScores, mask_score, minmax
-from c2am.io import image_file, write_json
+from c2am.foreground_scores import REFINES, ForegroundScores, mask_score
+from c2am.io import write_json
 from c2am.progress import progress_bar
 from c2am.settings import FgEvalSettings, PredictSettings
+from c2am.wsol.boxes import normalize_map
 from c2am.wsol.maps import MapStore
-
-
-def saliency_map(folder: str, image_id: str, size: tuple[int, int]) -> np.ndarray:
-    """A saliency PNG (255 = salient) as float in [0, 1] at size (w, h)."""
-    path = f"{folder}/{image_file(image_id)}"
-    sal = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-    if sal is None:
-        raise FileNotFoundError(f"no readable saliency map {path}")
-    if sal.shape != (size[1], size[0]):
-        sal = cv2.resize(sal, size, interpolation=cv2.INTER_LINEAR)
-    return sal.astype(np.float32) / 255.0
+from c2am.wsss.cues import read_unit_map
 
 
 def run(args: argparse.Namespace) -> None:
@@ -64,9 +52,10 @@ def run(args: argparse.Namespace) -> None:
                 if raw.shape != (h, w):
                     raise ValueError(f"map of size {raw.shape} does not match its mask {rec.mask_path} ({h}, {w})")
                 image = read_rgb(rec.path) if args.refine == "crf" else None
-                score, level = mask_score(minmax(raw), image, s.threshold, args.refine, max_side)
+                score, level = mask_score(normalize_map(raw, "minmax"), image, s.threshold, args.refine, max_side)
             else:
-                score, level = minmax(saliency_map(args.saliency, rec.image_id, (w, h))), s.threshold
+                saliency = read_unit_map(args.saliency, rec.image_id, (w, h), "saliency map")
+                score, level = normalize_map(saliency, "minmax"), s.threshold
             scores.add(score, mask, level)
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"image {rec.image_id} ({rec.path}, mask {rec.mask_path}): {exc}") from exc

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from c2am.foreground_scores import ForegroundScores, best_level, foreground_truth, mask_score, minmax
+from c2am.foreground_scores import ForegroundScores, best_level, foreground_truth, mask_score
 from c2am.wsss.crf import crf_foreground
 
 
@@ -71,9 +71,7 @@ def test_bad_score_maps_are_refused():
         ForegroundScores().summary()
 
 
-def test_minmax_and_the_unrefined_mask_score():
-    np.testing.assert_allclose(minmax(np.array([2.0, 4.0, 3.0])), [0, 1, 0.5])
-    assert not minmax(np.full((2, 2), 7.0)).any()
+def test_the_unrefined_mask_score():
     scaled = np.array([[0.1, 0.9]])
     score, level = mask_score(scaled, None, 0.4, "none", 512)
     assert score is scaled and level == 0.4

@@ -33,14 +33,21 @@ def cue_label(fg: np.ndarray, image: np.ndarray, s: CueLabelSettings) -> np.ndar
     return np.where(fg_mask > 0, 0, 255).astype(np.uint8)
 
 
+def read_unit_map(folder: str | Path, image_id: str, size: tuple[int, int], what: str) -> np.ndarray:
+    """An image's grayscale PNG in a per-image folder (a cue or saliency folder) as float32 in [0, 1] (file / 255)
+    at size (w, h), resized bilinearly when the file has another size; `what` names it in the error."""
+    path = Path(folder) / image_file(image_id)
+    gray = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if gray is None:
+        raise FileNotFoundError(f"no readable {what} {path}")
+    if gray.shape != (size[1], size[0]):
+        gray = cv2.resize(gray, size, interpolation=cv2.INTER_LINEAR)
+    return gray.astype(np.float32) / 255.0
+
+
 def read_background(folder: str | Path, image_id: str, size: tuple[int, int], saliency: bool) -> np.ndarray:
     """The background channel in [0, 1] of an image (size = (w, h)) from a cue folder (cue / 255) or a saliency
-    folder (1 - saliency / 255), resized bilinearly when the file has another size."""
-    path = Path(folder) / image_file(image_id)
-    cue = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if cue is None:
-        raise FileNotFoundError(f"no readable {'saliency map' if saliency else 'background cue'} {path}")
-    if cue.shape != (size[1], size[0]):
-        cue = cv2.resize(cue, size, interpolation=cv2.INTER_LINEAR)
-    background = cue.astype(np.float32) / 255.0
-    return 1.0 - background if saliency else background
+    folder (1 - saliency / 255)."""
+    if saliency:
+        return 1.0 - read_unit_map(folder, image_id, size, "saliency map")
+    return read_unit_map(folder, image_id, size, "background cue")
