@@ -110,7 +110,9 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 h, w = img.shape[-2:]
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
                 is_empty = bool(full.max() <= 0)
-                rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy())
+                # an HWC copy of the image only for what reads it: the CRF and the preview
+                needs_rgb = s.refine == "crf" or s.previews
+                rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
                 score, level = mask_score(full, rgb_full, threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)
                 # the box comes from the map at the box threshold either way: on the CUB-10 test images the CRF's
