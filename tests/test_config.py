@@ -103,7 +103,7 @@ def test_localizer_and_classifier_recipes_resolve_in_order(raw):
     raw["stages"]["localizer_train"] = {"epochs": 3, "lr": 0.3}
     cfg = validate_config(raw)
     loc = recipe_settings(cfg, "localizer", "effl0_demo")  # preset cpu_small, settings override epochs
-    assert loc["lr"] == 0.05 and loc["epochs"] == 20 and loc["crop"] == 128 and loc["momentum"] == 0.9
+    assert loc["lr"] == 0.05 and loc["epochs"] == 30 and loc["crop"] == 128 and loc["momentum"] == 0.9
     assert recipe_settings(cfg, "localizer", "r50_psol")["lr"] == 0.002  # the PSOL preset
     assert recipe_settings(cfg, "classifier", "effb7_paper")["crop"] == 448
     assert global_settings(cfg, "ddt")["resize"] == 448 and global_settings(cfg, "ddt")["group_by"] == "class"
