@@ -1,9 +1,9 @@
 """Acceptance on real data: C2AM trained WITHOUT labels on the 300 CUB-10 training images (ImageNet
 EfficientNet-Lite0 init, CPU), evaluated on the 243 test images through the real pipeline.
 
-Fails if GT-known Loc (box threshold chosen on the training split's GT boxes) drops below 84 % (measured: 88.07 %),
+Fails if GT-known Loc (box threshold chosen on the training split's GT boxes) drops below 88 % (measured: 91.77 %),
 or if DDT boxes from the same init (Table 2's baseline, per-class co-localisation of the test images) drop below
-80 %, or if `predict` on the test images as a plain folder gives IoU >= 0.5 for fewer than 75 % of them.
+80 %, or if `predict` on the test images as a plain folder gives IoU >= 0.5 for fewer than 80 % of them (measured: 88.89 %).
 Takes about 8 minutes on 2 CPU cores.
 """
 
@@ -17,7 +17,7 @@ from conftest import CUB10, REPO, need, snakemake
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
-def test_cub10_c2am_reaches_84_percent_gt_known_loc(tmp_path):
+def test_cub10_c2am_reaches_88_percent_gt_known_loc(tmp_path):
     need(CUB10)
     device_cfg = tmp_path / "cpu.yaml"
     device_cfg.write_text("device: cpu\nactive_experiments: [cub10_effl0]\n")
@@ -36,7 +36,7 @@ def test_cub10_c2am_reaches_84_percent_gt_known_loc(tmp_path):
     summary["ddt_MaxBoxAccV2"] = ddt["MaxBoxAccV2"]
     print(json.dumps(summary))
     assert metrics["images"] == 243 and ddt["images"] == 243
-    assert metrics["gt_known_loc"] >= 0.84, summary
+    assert metrics["gt_known_loc"] >= 0.88, summary
     assert ddt["gt_known_loc"] >= 0.80, summary
     _predict_on_test_images(tmp_path)
 
@@ -76,4 +76,4 @@ def _predict_on_test_images(tmp_path):
               "seconds": round(time.time() - start, 1)}
     print("predict on the CUB-10 test folder:", json.dumps(result))
     assert summary["predicted"] == 243 and summary["skipped_unreadable"] == 0
-    assert result["iou>=0.5"] >= 0.75, result
+    assert result["iou>=0.5"] >= 0.80, result
