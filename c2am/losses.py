@@ -19,11 +19,13 @@ memory (`mem_fg`, `mem_bg`: [m, C] vectors of recent batches, no gradient; Memor
   the batch's rows are compared with the batch and the memory: columns are batch + memory, so every sum above
   runs over n + m columns instead of n (the self pair i = j is still the only one left out), and the negatives
   also pair each batch background with every memory foreground:
-  L_NEG   = -1/(n(n+m) + nm) [sum_{i, j in batch+mem} log(1 - cos(v_f[i], b_j)) + sum_{i, k in mem} log(1 - cos(f_k, v_b[i]))]
-  L_POS^f = -1/(n(n-1+m))    sum_{i, j in batch+mem, j != i} w^f[i,j] log cos(v_f[i], f_j)   (ranks over the n-1+m)
+  L_NEG   = -1/(n(n+m) + nm) [sum_{i in batch, j in batch+mem} log(1 - cos(v_f[i], b_j))
+                              + sum_{i in batch, k in mem} log(1 - cos(f_k, v_b[i]))]
+  L_POS^f = -1/(n(n-1+m))    sum_{i in batch, j in batch+mem, j != i} w^f[i,j] log cos(v_f[i], f_j)
+                             (ranks over row i's n-1+m columns)
   The authors variant averages every matrix over all its entries (self pairs kept) the same way.
-  With m = 0 this is exactly the loss above; the memory lets a CPU batch of 16 see as many pairs as a batch of
-  16 + m.
+  With m = 0 this is the loss above (bit for bit on CPU); the memory lets a CPU batch of 16 see as many pairs
+  as a batch of 16 + m.
 
 Everything is vectorised: one n x (n+m) similarity matrix per term, ranks from a double argsort.
 """
