@@ -98,6 +98,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
+    needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
     with atomic_dir(out_dir) as tmp:
         for indices, views, originals, bad in progress_bar(loader, len(loader), "predict", progress):
@@ -110,8 +111,6 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 h, w = img.shape[-2:]
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
                 is_empty = bool(full.max() <= 0)
-                # an HWC copy of the image only for what reads it: the CRF and the preview
-                needs_rgb = s.refine == "crf" or s.previews
                 rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
                 score, level = mask_score(full, rgb_full, threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)

@@ -2,7 +2,8 @@
 
 Ground truth: every object class (ids 1..254) is foreground, 0 is background, 255 is ignored. Score maps are
 in [0, 1] at the mask's size: a raw map is min-max scaled per image first (`wsol.boxes.normalize_map`, as
-`predict` does), and the mask of an image is score >= its level (the threshold t, or 0.5 for the CRF's foreground marginal: predict's mask).
+`predict` does), and the mask of an image is score >= its level (the threshold t, or 0.5 for the CRF's
+foreground marginal: predict's mask).
   fg IoU         mean over images of |pred & fg| / |pred | fg| on the valid pixels (an image with neither
                  predicted nor true foreground scores 1);
   pixel acc      mean over images of the share of valid pixels where pred equals the truth;

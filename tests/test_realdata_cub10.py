@@ -3,7 +3,8 @@ EfficientNet-Lite0 init, CPU), evaluated on the 243 test images through the real
 
 Fails if GT-known Loc (box threshold chosen on the training split's GT boxes) drops below 88 % (measured: 91.77 %),
 or if DDT boxes from the same init (Table 2's baseline, per-class co-localisation of the test images) drop below
-80 %, or if `predict` on the test images as a plain folder gives IoU >= 0.5 for fewer than 80 % of them (measured: 88.89 %).
+80 %, or if `predict` on the test images as a plain folder gives IoU >= 0.5 for fewer than 80 % of them
+(measured: 88.89 %).
 Takes about 8 minutes on 2 CPU cores.
 """
 
