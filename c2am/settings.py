@@ -198,6 +198,8 @@ class ExtractSettings(Settings):
 
     resize: int
     crop: int | None
+    scales: list[float]
+    flip: bool
     batch_size: int
     workers: int
     shard_size: int

@@ -171,3 +171,28 @@ def test_worker_errors_become_one_line():
     exc = RuntimeError("Caught ImageDecodeError in DataLoader worker process 0.\nOriginal Traceback (most recent "
                        "call last):\n  File x\nc2am.data.images.ImageDecodeError: a.jpg: cannot decode image")
     assert user_message(exc) == "c2am.data.images.ImageDecodeError: a.jpg: cannot decode image"
+
+
+def _ramp_model():
+    """A stand-in for C2AM whose map samples channel 0 at every other pixel from the top-left: not mirror-symmetric,
+    so the flip's mirroring back shows."""
+    from types import SimpleNamespace
+
+    from c2am.models.c2am import C2AM
+
+    fake = SimpleNamespace(foreground_map=lambda x: x[:, 0, ::2, ::2].float())
+    return lambda images, scales, flip: C2AM.averaged_foreground_map(fake, images, scales, flip)
+
+
+def test_test_time_flip_and_scales_average_maps_on_the_scale_one_grid():
+    ramp = torch.arange(4.0).repeat(1, 3, 4, 1)  # [1, 3, 4, 4], value = column index 0..3
+    averaged = _ramp_model()
+    assert torch.equal(averaged(ramp, (1.0,), False)[0, 0], torch.tensor([0.0, 2.0]))
+    # mirrored: columns 3, 2, 1, 0 -> samples 3, 1 -> mirrored back 1, 3; mean with 0, 2
+    assert torch.equal(averaged(ramp, (1.0,), True)[0, 0], torch.tensor([0.5, 2.5]))
+    # scale 2: bilinear to 8 columns at (k + 0.5) / 2 - 0.5 -> samples at k = 0, 2, 4, 6 are 0, 0.75, 1.75, 2.75;
+    # back to 2 columns at 0.5 and 2.5: 0.375 and 2.25; mean with the scale-1 map 0, 2
+    out = averaged(ramp, (1.0, 2.0), False)
+    assert out.shape == (1, 2, 2) and torch.allclose(out[0, 0], torch.tensor([0.1875, 2.125]))
+    with pytest.raises(ValueError, match="must include 1.0"):
+        averaged(ramp, (0.5, 2.0), False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .backbones import StagedBackbone, build_backbone
@@ -80,6 +81,26 @@ class C2AM(nn.Module):
         """[n, h, w] foreground activation (P, or 1 - P when fg_flip) at feature resolution, float32."""
         p = self.head(self.features(images)).float()[:, 0]
         return torch.where(self.fg_flip, 1 - p, p)
+
+    @torch.no_grad()
+    def averaged_foreground_map(self, images: torch.Tensor, scales=(1.0,), flip: bool = False) -> torch.Tensor:
+        """Test-time augmentation: the mean of `foreground_map` over the images resized by each of `scales`
+        (bilinear, antialiased when shrinking) and, with `flip`, their mirror images (maps mirrored back), every
+        map resized bilinearly to the grid of scale 1.0 first. scales (1.0,) without flip is `foreground_map`."""
+        scales = [float(s) for s in scales]
+        if 1.0 not in scales:
+            raise ValueError(f"test-time scales must include 1.0 (the maps keep its grid), got {scales}")
+        n = images.shape[0]
+        maps = []
+        for s in scales:
+            x = images if s == 1.0 else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False,
+                                                      antialias=s < 1)
+            m = self.foreground_map(torch.cat([x, x.flip(-1)]) if flip else x)
+            maps.append((m[:n] + m[n:].flip(-1)) / 2 if flip else m)
+        size = maps[scales.index(1.0)].shape[-2:]
+        maps = [m if m.shape[-2:] == size else
+                F.interpolate(m[:, None], size=size, mode="bilinear", align_corners=False)[:, 0] for m in maps]
+        return maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
 
 def build_model(init_artifact: dict, head_init: str, head_padding: str) -> C2AM:

@@ -44,7 +44,10 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
     loader = DataLoader(EvalViews(records, s.resize, s.crop), batch_size=s.batch_size, num_workers=s.workers,
                         pin_memory=on_gpu, shuffle=False)
     start = time.time()
-    fg_map = torch.compile(model.foreground_map) if on_gpu and s.compile else model.foreground_map
+    def fg_map(x: torch.Tensor) -> torch.Tensor:
+        return model.averaged_foreground_map(x, s.scales, s.flip)
+
+    fg_map = torch.compile(fg_map) if on_gpu and s.compile else fg_map
     flat = 0
     with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
         for images, geoms, idx in progress_bar(loader, len(loader), "extract maps", progress):
