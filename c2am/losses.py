@@ -105,7 +105,7 @@ def contrastive_loss(v_fg: torch.Tensor, v_bg: torch.Tensor, alpha: float, varia
     m = mem_fg.shape[0]
     v_fg, v_bg = v_fg.float(), v_bg.float()
     mem_fg, mem_bg = mem_fg.detach().float(), mem_bg.detach().float()
-    all_fg, all_bg = torch.cat([v_fg, mem_fg]), torch.cat([v_bg, mem_bg])
+    all_fg, all_bg = (torch.cat([v_fg, mem_fg]), torch.cat([v_bg, mem_bg])) if m else (v_fg, v_bg)
     s_neg, s_neg_mem = cosine_matrix(v_fg, all_bg), cosine_matrix(v_bg, mem_fg)
     s_ff, s_bb = cosine_matrix(v_fg, all_fg), cosine_matrix(v_bg, all_bg)
     neg_count = n * (n + m) + n * m
@@ -144,20 +144,20 @@ class MemoryBank(torch.nn.Module):
         self.size = size
         self.register_buffer("fg", torch.zeros(size, channels))
         self.register_buffer("bg", torch.zeros(size, channels))
-        self.register_buffer("next", torch.zeros((), dtype=torch.long))   # slot the next vector goes to
-        self.register_buffer("filled", torch.zeros((), dtype=torch.long))
+        # vectors pushed so far: the next one goes to slot pushed % size, and min(pushed, size) are held
+        self.register_buffer("pushed", torch.zeros((), dtype=torch.long))
 
     def contents(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The stored vectors ([k, C] each, k <= size), oldest first."""
-        k, nxt = int(self.filled), int(self.next)
-        order = (torch.arange(k, device=self.fg.device) + (nxt - k)) % self.size
+        pushed = int(self.pushed)
+        k = min(pushed, self.size)
+        order = (torch.arange(pushed - k, pushed, device=self.fg.device)) % self.size
         return self.fg[order], self.bg[order]
 
     @torch.no_grad()
     def push(self, v_fg: torch.Tensor, v_bg: torch.Tensor) -> None:
         """Store a batch's vectors, dropping the oldest ones when full."""
         v_fg, v_bg = v_fg.detach().float()[-self.size:], v_bg.detach().float()[-self.size:]
-        slots = (torch.arange(len(v_fg), device=self.fg.device) + int(self.next)) % self.size
+        slots = (torch.arange(len(v_fg), device=self.fg.device) + int(self.pushed)) % self.size
         self.fg[slots], self.bg[slots] = v_fg.to(self.fg.device), v_bg.to(self.bg.device)
-        self.next.fill_((int(self.next) + len(v_fg)) % self.size)
-        self.filled.fill_(min(self.size, int(self.filled) + len(v_fg)))
+        self.pushed.add_(len(v_fg))
