@@ -98,6 +98,9 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
+    def fg_map(x: torch.Tensor) -> torch.Tensor:
+        return model.averaged_foreground_map(x, s.scales, s.flip)
+
     needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
     with atomic_dir(out_dir) as tmp:
@@ -105,7 +108,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
             skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
             if views is None:
                 continue
-            maps = infer(model.foreground_map, views, dev, True, s.amp).cpu().numpy()
+            maps = infer(fg_map, views, dev, True, s.amp).cpu().numpy()
             for i, fg, img in zip(indices, maps, originals):
                 rel = files[i].relative_to(folder)
                 h, w = img.shape[-2:]
@@ -133,8 +136,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
         table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
                                             "foreground_fraction", "empty_map"])
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
-                   "empty_maps": int(empty), "threshold": threshold, "size": size, "refine": s.refine,
-                   "model": str(model_path),
+                   "empty_maps": int(empty), "threshold": threshold, "size": size, "scales": list(s.scales),
+                   "flip": s.flip, "refine": s.refine, "model": str(model_path),
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
                    "seconds": round(time.time() - start, 2), "skipped": skipped}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})

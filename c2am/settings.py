@@ -251,6 +251,8 @@ class PredictSettings(Settings):
     SECTION: ClassVar[str] = "predict"
 
     size: int
+    scales: list[float]
+    flip: bool
     batch_size: int
     workers: int
     previews: bool

@@ -89,6 +89,21 @@ def test_predict_gives_every_input_file_its_own_outputs(tmp_path, demo_root, tra
     assert len(list((tmp_path / "pred" / "previews").iterdir())) == 4
 
 
+def test_predict_with_flip_averaging_gives_a_mirrored_image_the_mirrored_mask(tmp_path, demo_root, trained):
+    """flip: the map is the mean of the image's map and its mirror's map mirrored back, so a mirrored photo gets
+    exactly the mirrored mask (without the flip a network's map is not mirror-symmetric)."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    img = Image.open(_demo_image(demo_root)).convert("RGB")
+    img.save(folder / "a.png")
+    img.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(folder / "b.png")
+    settings = PREDICT.replace(refine="none", scales=[0.75, 1.0], flip=True)
+    summary = predict_folder(trained, folder, tmp_path / "pred", 0.5, settings, device="cpu", progress=False)
+    assert summary["scales"] == [0.75, 1.0] and summary["flip"] is True
+    a, b = (np.array(Image.open(tmp_path / "pred" / "masks" / f"{n}.png.png")) for n in "ab")
+    assert 0 < (a > 0).mean() < 1 and np.array_equal(a, b[:, ::-1])
+
+
 def test_predict_with_crf_refinement_writes_the_refined_mask_and_keeps_the_maps_box(tmp_path, demo_root, trained):
     """refine crf: the mask is the CRF's foreground (>= 0.5) and the refinement is recorded; the box is still the
     largest contour of the thresholded map (the WSOL box)."""
