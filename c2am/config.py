@@ -162,6 +162,11 @@ def _validate(config: dict) -> dict:
         if exp["init"] not in cfg["inits"]:
             raise ConfigError(f"{source}: experiments.{name}.init = {exp['init']!r} is not a key of "
                               f"inits ({', '.join(cfg['inits'])})")
+        for extra in exp["c2am_extra_data"]:
+            if extra not in cfg["datasets"] or extra == exp["dataset"]:
+                raise ConfigError(f"{source}: experiments.{name}.c2am_extra_data lists {extra!r}, which is "
+                                  + ("the experiment's own dataset" if extra == exp["dataset"] else
+                                     f"not a key of datasets ({', '.join(cfg['datasets'])})"))
         _wsol_defaults(cfg, name, exp, given, source)
         preset = exp["preset"]
         if preset is not None and preset not in cfg["presets"]:

@@ -1,6 +1,7 @@
 """c2am-train: train the encoder + activation head with the contrastive loss, on unlabeled images.
 
-Reads:  the init artifact (pretrain-init) and the images of one split (labels are never read).
+Reads:  the init artifact (pretrain-init) and the images of one split, plus those of each --extra-data FORMAT ROOT
+        SPLIT (labels are never read).
 Writes: --out-model (model + which side of P is foreground + settings), --train-log (JSONL: one line per step,
         per epoch, and a final summary), --checkpoint (rewritten every epoch; a re-run resumes from it).
 
@@ -23,8 +24,16 @@ from c2am.settings import C2AMTrainSettings
 from c2am.training.c2am import train_c2am
 
 
+def training_images(args: argparse.Namespace) -> list:
+    """The records of --split, then those of every --extra-data split (more unlabeled images)."""
+    records = read_split(args)
+    for fmt, root, split in args.extra_data:
+        records += read_split(argparse.Namespace(dataset_format=fmt, dataset_root=root, split=split))
+    return records
+
+
 def run(args: argparse.Namespace) -> None:
-    summary = train_c2am(read_split(args), load_init(args.init), settings_of(args, C2AMTrainSettings),
+    summary = train_c2am(training_images(args), load_init(args.init), settings_of(args, C2AMTrainSettings),
                          Path(args.out_model), Path(args.checkpoint), Path(args.train_log), device=args.device,
                          progress=not args.no_progress)
     if "foreground" not in summary:  # a torchrun worker other than rank 0: rank 0 reports
@@ -38,6 +47,8 @@ def run(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     add_training_args(p, C2AMTrainSettings)
+    p.add_argument("--extra-data", nargs=3, action="append", default=[], metavar=("FORMAT", "ROOT", "SPLIT"),
+                   help="another dataset split whose images are added to the training images (repeatable)")
     return p
 
 

@@ -155,3 +155,15 @@ def test_experiment_level_evaluation_conflicts_with_shared_ddt_rows(raw):
         validate_config(raw)
     raw["experiments"]["cub10_effl0"].update(ddt=False, pseudo_boxes=["c2am"])
     assert validate_config(raw)["experiments"]["cub10_effl0"]["wsol_eval"] == {"strict": True}
+
+
+def test_c2am_extra_data_must_name_another_dataset(raw):
+    raw["experiments"]["demo_effl0"]["c2am_extra_data"] = ["cub11"]
+    with pytest.raises(ConfigError, match=r"experiments.demo_effl0.c2am_extra_data lists 'cub11', which is not a key "
+                                          r"of datasets"):
+        validate_config(raw)
+    raw["experiments"]["demo_effl0"]["c2am_extra_data"] = ["demo"]
+    with pytest.raises(ConfigError, match="which is the experiment's own dataset"):
+        validate_config(raw)
+    raw["experiments"]["demo_effl0"]["c2am_extra_data"] = ["demo_voc"]
+    assert validate_config(raw)["experiments"]["demo_effl0"]["c2am_extra_data"] == ["demo_voc"]

@@ -121,3 +121,15 @@ def test_unknown_setting_and_folded_bn_with_batch_statistics(tmp_path, records, 
     folded = dict(init, bn_folded=True)
     with pytest.raises(TrainingError, match="folded"):
         _run(tmp_path, records, folded, bn_mode="train")
+
+
+def test_train_c2am_stage_adds_the_extra_data_images(demo_root):
+    from stages.train_c2am import parser, training_images
+
+    root = str(demo_root / "CUB_200_2011")
+    own = ["--dataset-format", "cub", "--dataset-root", root, "--split", "train"]
+    paths = ["--init", "i", "--out-model", "m", "--checkpoint", "c", "--train-log", "l"]
+    alone = training_images(parser().parse_args(paths + own))
+    both = training_images(parser().parse_args(paths + own + ["--extra-data", "cub", root, "test"]))
+    test = training_images(parser().parse_args(paths + own[:-1] + ["test"]))
+    assert len(alone) > 0 and [r.path for r in both] == [r.path for r in alone] + [r.path for r in test]

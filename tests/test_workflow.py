@@ -288,3 +288,11 @@ def test_sensitivity_table_figure_and_html_report(copy_of_demo_pipeline, tmp_pat
     for name in ("table1.csv", "table2.csv", "table6.csv", "figure8.png", "figure_maps.png", "figure_training.png",
                  "config_used.yaml", "Sensitivity", "Training", "Configuration", "C2AM pipeline report"):
         assert name in html, name
+
+
+def test_c2am_extra_data_adds_the_other_training_split_to_c2am_only(tmp_path):
+    edited = edited_config(tmp_path, {"experiments.demo_effl0.c2am_extra_data": ["demo_voc"]})
+    proc = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/c2am/model.pt", configfiles=(edited,))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    train = next(line for line in proc.stdout.splitlines() if "-m stages.train_c2am" in line)
+    assert "--dataset-format cub" in train and " --split train --extra-data voc results/data/demo/VOC2012 train " in train

@@ -74,6 +74,20 @@ def data_train_split(wildcards):
     return _dataset_of(wildcards)["train_split"]
 
 
+def c2am_extra_data(wildcards):
+    """The datasets of the experiment's c2am_extra_data (more unlabeled training images for C2AM)."""
+    return [CFG["datasets"][name] for name in experiment(wildcards.exp)["c2am_extra_data"]]
+
+
+def c2am_extra_input(wildcards):
+    return [f"{R}/data/{ds['generate']}" for ds in c2am_extra_data(wildcards) if ds["generate"]]
+
+
+def c2am_extra_flags(wildcards):
+    return " ".join(f"--extra-data {quoted(ds['format'], ds['root'], ds['train_split'])}"
+                    for ds in c2am_extra_data(wildcards))
+
+
 # ----------------------------------------------------------------------------------------------- settings
 def settings(stage):
     """The resolved settings of `stage` for the job's experiment, as flags."""
