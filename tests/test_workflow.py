@@ -295,4 +295,4 @@ def test_c2am_extra_data_adds_the_other_training_split_to_c2am_only(tmp_path):
     proc = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/c2am/model.pt", configfiles=(edited,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     train = next(line for line in proc.stdout.splitlines() if "-m stages.train_c2am" in line)
-    assert "--dataset-format cub" in train and " --split train --extra-data voc results/data/demo/VOC2012 train " in train
+    assert "--dataset-format cub" in train and " --extra-data voc results/data/demo/VOC2012 train --split train " in train

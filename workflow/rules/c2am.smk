@@ -7,9 +7,8 @@ rule train_c2am:
     output:
         model=update(f"{R}/{{exp}}/c2am/model.pt"),  # kept until the new one is complete; restored on failure
     params:
-        data=data_flags,
+        data=c2am_data_flags,
         split=data_train_split,
-        extra_data=c2am_extra_flags,
         settings=settings("c2am_train"),
         device=DEVICE,
         launch=c2am_launch,
@@ -25,5 +24,5 @@ rule train_c2am:
         ENV
     shell:
         "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
-        " {params.extra_data} --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
+        " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
         " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"

@@ -83,9 +83,11 @@ def c2am_extra_input(wildcards):
     return [f"{R}/data/{ds['generate']}" for ds in c2am_extra_data(wildcards) if ds["generate"]]
 
 
-def c2am_extra_flags(wildcards):
-    return " ".join(f"--extra-data {quoted(ds['format'], ds['root'], ds['train_split'])}"
-                    for ds in c2am_extra_data(wildcards))
+def c2am_data_flags(wildcards):
+    """data_flags plus one --extra-data per c2am_extra_data dataset (nothing more without them, so the rule's
+    params, and hence its cached model, stay as they were)."""
+    extra = [f" --extra-data {quoted(ds['format'], ds['root'], ds['train_split'])}" for ds in c2am_extra_data(wildcards)]
+    return data_flags(wildcards) + "".join(extra)
 
 
 # ----------------------------------------------------------------------------------------------- settings
