@@ -413,6 +413,19 @@ def flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+# Settings added after results existed: their flags are left off the command while they hold the schema default (the
+# stage's own default), so the commands, and with them the cached outputs, of configs that do not set them stay as
+# they were.
+SILENT_AT_DEFAULT = {"extract": ("scales", "flip"), "predict": ("scales", "flip")}
+
+
+def stage_flags(cfg: dict, experiment: str, stage: str) -> str:
+    """The command-line flags of `stage`'s resolved settings for `experiment` (see SILENT_AT_DEFAULT)."""
+    settings, defaults = stage_settings(cfg, experiment, stage), section_defaults(stage)
+    silent = SILENT_AT_DEFAULT.get(stage, ())
+    return cli_flags({k: v for k, v in settings.items() if not (k in silent and v == defaults[k])})
+
+
 def cli_flags(settings: dict[str, Any]) -> str:
     """`--key value` flags (hyphenated), booleans as `--key` / `--no-key`, None as `--key none`, shell-quoted."""
     parts: list[str] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -98,9 +99,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
-    def fg_map(x: torch.Tensor) -> torch.Tensor:
-        return model.averaged_foreground_map(x, s.scales, s.flip)
-
+    fg_map = partial(model.averaged_foreground_map, scales=s.scales, flip=s.flip)
     needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
     with atomic_dir(out_dir) as tmp:

@@ -147,6 +147,15 @@ class MemoryBank(torch.nn.Module):
         # vectors pushed so far: the next one goes to slot pushed % size, and min(pushed, size) are held
         self.register_buffer("pushed", torch.zeros((), dtype=torch.long))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before 2026-12-02 (second series) hold `next` and `filled` instead of `pushed`; any count
+        # with the same slot and fill level restores the same memory
+        nxt, filled = state_dict.pop(prefix + "next", None), state_dict.pop(prefix + "filled", None)
+        if nxt is not None and filled is not None and prefix + "pushed" not in state_dict:
+            pushed = int(filled) if int(filled) < self.size else self.size + int(nxt)
+            state_dict[prefix + "pushed"] = torch.tensor(pushed, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def contents(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The stored vectors ([k, C] each, k <= size), oldest first."""
         pushed = int(self.pushed)

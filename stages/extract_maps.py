@@ -2,6 +2,7 @@
 
 Reads:  --model (train_c2am output) and the images of --split.
 Writes: --out-dir/maps-NNNNN.npy (float16 [n, h, w] at feature resolution, foreground side already chosen)
+        (with --scales / --flip: the mean over the views resized by each scale and mirrored, on the scale-1 grid)
         and --out-dir/manifest.parquet (image id, shard/row, test geometry to map boxes to original pixels).
         The folder is built as OUT.part and renamed when complete.
 

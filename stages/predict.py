@@ -6,6 +6,8 @@ Reads:  --model (train_c2am output), --images (a folder, searched recursively; m
 Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet (file, width, height,
         x0, y0, x1, y1 in original pixels, threshold, foreground_fraction, empty_map), previews/REL.jpg
         (foreground tinted, box drawn) and summary.json (counts; unreadable images are skipped and listed).
+        With --scales / --flip the map is averaged over test-time views, as extract_maps does: give predict the
+        experiment's extract scales, so its box threshold meets the maps it was chosen on.
         The folder appears complete or not at all.
 
 By hand:

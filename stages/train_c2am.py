@@ -24,18 +24,21 @@ from c2am.settings import C2AMTrainSettings
 from c2am.training.c2am import train_c2am
 
 
-def training_images(args: argparse.Namespace) -> list:
-    """The records of --split, then those of every --extra-data split (more unlabeled images)."""
-    records = read_split(args)
+def training_images(args: argparse.Namespace) -> tuple[list, list]:
+    """(the records of --split, those of every --extra-data split after them): C2AM trains on the second list, whose
+    start is the first; the foreground side is decided on the first alone."""
+    own = read_split(args)
+    records = list(own)
     for fmt, root, split in args.extra_data:
         records += read_split(argparse.Namespace(dataset_format=fmt, dataset_root=root, split=split))
-    return records
+    return own, records
 
 
 def run(args: argparse.Namespace) -> None:
-    summary = train_c2am(training_images(args), load_init(args.init), settings_of(args, C2AMTrainSettings),
+    own, records = training_images(args)
+    summary = train_c2am(records, load_init(args.init), settings_of(args, C2AMTrainSettings),
                          Path(args.out_model), Path(args.checkpoint), Path(args.train_log), device=args.device,
-                         progress=not args.no_progress)
+                         progress=not args.no_progress, fg_records=own)
     if "foreground" not in summary:  # a torchrun worker other than rank 0: rank 0 reports
         return
     fg = summary["foreground"]

@@ -167,3 +167,17 @@ def test_c2am_extra_data_must_name_another_dataset(raw):
         validate_config(raw)
     raw["experiments"]["demo_effl0"]["c2am_extra_data"] = ["demo_voc"]
     assert validate_config(raw)["experiments"]["demo_effl0"]["c2am_extra_data"] == ["demo_voc"]
+
+
+def test_test_time_flags_stay_off_the_command_at_their_defaults(raw):
+    """Settings added after results existed (extract / predict scales and flip) change no command, and so no cached
+    output, of a config that does not set them."""
+    from c2am.config import stage_flags
+
+    cfg = validate_config(raw)
+    assert "--scales" not in stage_flags(cfg, "demo_effl0", "extract") and "flip" not in stage_flags(cfg, "demo_effl0", "predict")
+    raw["experiments"]["demo_effl0"]["extract"]["scales"] = [1.0, 1.5]
+    raw["experiments"]["demo_effl0"]["predict"]["flip"] = True
+    cfg = validate_config(raw)
+    assert " --scales 1.0 1.5 " in stage_flags(cfg, "demo_effl0", "extract") + " "
+    assert "--flip" in stage_flags(cfg, "demo_effl0", "predict")

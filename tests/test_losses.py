@@ -166,6 +166,17 @@ def test_memory_bank_keeps_the_newest_vectors_oldest_first():
         MemoryBank(0, 2)
 
 
+def test_memory_bank_reads_checkpoints_that_kept_slot_and_fill_level():
+    """Banks saved before the single count held `next` (slot of the next vector) and `filled`."""
+    fg = torch.arange(10.0).reshape(5, 2)
+    full = MemoryBank(5, 2)  # full, next slot 2: oldest first = slots 2, 3, 4, 0, 1
+    full.load_state_dict({"fg": fg, "bg": -fg, "next": torch.tensor(2), "filled": torch.tensor(5)})
+    assert int(full.pushed) == 7 and full.contents()[0][:, 0].tolist() == [4, 6, 8, 0, 2]
+    part = MemoryBank(5, 2)  # 3 held, not wrapped yet
+    part.load_state_dict({"fg": fg, "bg": -fg, "next": torch.tensor(3), "filled": torch.tensor(3)})
+    assert int(part.pushed) == 3 and part.contents()[0][:, 0].tolist() == [0, 2, 4]
+
+
 def test_row_ranks_exclude_diagonal_and_ties():
     sim = torch.tensor([[1.0, 0.2, 0.9], [0.2, 1.0, 0.2], [0.9, 0.2, 1.0]])
     assert row_ranks(sim, exclude_diagonal=True).tolist() == [[2, 1, 0], [0, 2, 1], [0, 1, 2]]

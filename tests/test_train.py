@@ -129,7 +129,8 @@ def test_train_c2am_stage_adds_the_extra_data_images(demo_root):
     root = str(demo_root / "CUB_200_2011")
     own = ["--dataset-format", "cub", "--dataset-root", root, "--split", "train"]
     paths = ["--init", "i", "--out-model", "m", "--checkpoint", "c", "--train-log", "l"]
-    alone = training_images(parser().parse_args(paths + own))
-    both = training_images(parser().parse_args(paths + own + ["--extra-data", "cub", root, "test"]))
-    test = training_images(parser().parse_args(paths + own[:-1] + ["test"]))
+    _, alone = training_images(parser().parse_args(paths + own))
+    fg_side, both = training_images(parser().parse_args(paths + own + ["--extra-data", "cub", root, "test"]))
+    _, test = training_images(parser().parse_args(paths + own[:-1] + ["test"]))
     assert len(alone) > 0 and [r.path for r in both] == [r.path for r in alone] + [r.path for r in test]
+    assert [r.path for r in fg_side] == [r.path for r in alone]  # the foreground side: own images only

@@ -90,10 +90,13 @@ class C2AM(nn.Module):
         scales = [float(s) for s in scales]
         if 1.0 not in scales:
             raise ValueError(f"test-time scales must include 1.0 (the maps keep its grid), got {scales}")
-        n = images.shape[0]
+        n, (h, w) = images.shape[0], images.shape[-2:]
         maps = []
         for s in scales:
-            x = images if s == 1.0 else F.interpolate(images, scale_factor=s, mode="bilinear", align_corners=False,
+            # an explicit whole-pixel size (as multiscale_cams): a fractional scale factor would shift the resampling
+            # grid, and the mirrored view would no longer give the mirrored map
+            size = (max(8, round(h * s)), max(8, round(w * s)))
+            x = images if s == 1.0 else F.interpolate(images, size=size, mode="bilinear", align_corners=False,
                                                       antialias=s < 1)
             m = self.foreground_map(torch.cat([x, x.flip(-1)]) if flip else x)
             maps.append((m[:n] + m[n:].flip(-1)) / 2 if flip else m)

@@ -289,7 +289,8 @@ def default_input_scaling(backbone_name: str, source: str) -> str:
         return "tf"  # torchvision's Inception-V3 weights expect transform_input, i.e. (x - 0.5) / 0.5
     if source in LITE_PACKAGES:
         # TF-Lite models take (x - 127.5) / 127.5: with it the stem's output statistics match the stored
-        # BatchNorm running means on real photos (mean abs error 0.21 vs 0.96 with ImageNet mean/std).
+        # BatchNorm running means on real photos (Lite0: mean abs error 0.21 vs 0.96 with ImageNet mean/std;
+        # Lite1 / Lite2 come from the same TF-Lite release and call CUB photos birds with it, tests/test_init.py).
         return "tf"
     return "imagenet"
 

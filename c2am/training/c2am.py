@@ -56,8 +56,9 @@ def contrastive_step(s: C2AMTrainSettings, memory: MemoryBank | None = None):
 
 def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSettings, out_model: Path,
                checkpoint: Path, log_path: Path, device: str = "auto", progress: bool = True,
-               stop_after_steps: int | None = None) -> dict:
-    """Train C2AM on unlabeled `records`; write the final model to `out_model`; return a summary.
+               stop_after_steps: int | None = None, fg_records: list[ImageRecord] | None = None) -> dict:
+    """Train C2AM on unlabeled `records`; write the final model to `out_model`; return a summary. The foreground
+    side is decided on `fg_records` (default: `records`; the experiment's own images when others are added).
 
     `checkpoint` is rewritten every epoch (and every `checkpoint_every_steps` steps); a run started again with
     the same settings, init and images resumes from it exactly. `stop_after_steps` simulates a kill (for tests).
@@ -91,7 +92,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
         if not ctx.is_main:
             ctx.barrier()  # rank 0 decides the foreground side and writes the model
             return {"rank": ctx.rank, "steps": summary["steps"]}
-        fg = decide_foreground(model, records, s, dev)
+        fg = decide_foreground(model, fg_records or records, s, dev)
         model.fg_flip.fill_(fg["flip"])
         summary.update(foreground=fg, train_seconds=time.time() - start,
                        single_colour_images=checked["single_colour"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import astuple
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -44,9 +45,7 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
     loader = DataLoader(EvalViews(records, s.resize, s.crop), batch_size=s.batch_size, num_workers=s.workers,
                         pin_memory=on_gpu, shuffle=False)
     start = time.time()
-    def fg_map(x: torch.Tensor) -> torch.Tensor:
-        return model.averaged_foreground_map(x, s.scales, s.flip)
-
+    fg_map = partial(model.averaged_foreground_map, scales=s.scales, flip=s.flip)
     fg_map = torch.compile(fg_map) if on_gpu and s.compile else fg_map
     flat = 0
     with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:

@@ -5,7 +5,7 @@ import json
 import re
 import shlex
 
-from c2am.config import cli_flags, global_settings, recipe_settings, stage_settings, wsss_label
+from c2am.config import cli_flags, global_settings, recipe_settings, stage_flags, stage_settings, wsss_label
 from c2am.data.readers import listing_fingerprint
 from c2am.report import WsssColumn
 from c2am.settings import ClassifierTrainSettings, CueTrainSettings, LocalizerTrainSettings
@@ -93,7 +93,7 @@ def c2am_data_flags(wildcards):
 # ----------------------------------------------------------------------------------------------- settings
 def settings(stage):
     """The resolved settings of `stage` for the job's experiment, as flags."""
-    return lambda wildcards: cli_flags(stage_settings(CFG, wildcards.exp, stage))
+    return lambda wildcards: stage_flags(CFG, wildcards.exp, stage)
 
 
 def box_choice_flags(wildcards):
