@@ -10,6 +10,7 @@ do for ResNet-50 (layer4 with stride 1, concatenated with layer3: 2048 + 1024 = 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -161,7 +162,7 @@ def _mobilenet_v2(output_stride: int = 16) -> StagedBackbone:
     return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,))
 
 
-def _efficientnet_lite(variant: int) -> StagedBackbone:
+def _efficientnet_lite(variant: int, output_stride: int = 16) -> StagedBackbone:
     """Stages end where the stride doubles: stem, blocks at strides 4, 8, 16 (tapped), 32 + head (tapped)."""
     net = EfficientNetLite(variant)
     net._fc = nn.Identity()
@@ -174,18 +175,6 @@ def _efficientnet_lite(variant: int) -> StagedBackbone:
     stride16_channels = LITE_STAGES[variant][4][-1]
     return StagedBackbone(f"efficientnet_lite{variant}", net, stages, taps=[4, 3], channels=[1280, stride16_channels],
                           linear_taps=(3,))
-
-
-def _efficientnet_lite0(output_stride: int = 16) -> StagedBackbone:
-    return _efficientnet_lite(0)
-
-
-def _efficientnet_lite1(output_stride: int = 16) -> StagedBackbone:
-    return _efficientnet_lite(1)
-
-
-def _efficientnet_lite2(output_stride: int = 16) -> StagedBackbone:
-    return _efficientnet_lite(2)
 
 
 def _efficientnet_b7(output_stride: int = 16) -> StagedBackbone:
@@ -204,9 +193,7 @@ BUILDERS = {
     "densenet161": _densenet161,
     "inception_v3": _inception_v3,
     "mobilenet_v2": _mobilenet_v2,
-    "efficientnet_lite0": _efficientnet_lite0,
-    "efficientnet_lite1": _efficientnet_lite1,
-    "efficientnet_lite2": _efficientnet_lite2,
+    **{f"efficientnet_lite{v}": partial(_efficientnet_lite, v) for v in LITE_STAGES},
     "efficientnet_b7": _efficientnet_b7,
 }
 

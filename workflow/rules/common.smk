@@ -59,10 +59,14 @@ def _dataset_of(wildcards):
     return dataset(wildcards.exp)
 
 
+def _generated(ds):
+    """The folder a rule builds a generated dataset in (the demo), or nothing for a real dataset."""
+    return [f"{R}/data/{ds['generate']}"] if ds["generate"] else []
+
+
 def data_input(wildcards):
     """The demo dataset is built by a rule; real datasets are read where they are."""
-    ds = _dataset_of(wildcards)
-    return [f"{R}/data/{ds['generate']}"] if ds["generate"] else []
+    return _generated(_dataset_of(wildcards))
 
 
 def data_flags(wildcards):
@@ -80,7 +84,7 @@ def c2am_extra_data(wildcards):
 
 
 def c2am_extra_input(wildcards):
-    return [f"{R}/data/{ds['generate']}" for ds in c2am_extra_data(wildcards) if ds["generate"]]
+    return [folder for ds in c2am_extra_data(wildcards) for folder in _generated(ds)]
 
 
 def c2am_data_flags(wildcards):
