@@ -2,6 +2,7 @@
 the conda environment, helpers live in common.smk, no path built with '+'), and the environment file pins exactly
 what requirements.txt pins."""
 
+import re
 import subprocess
 
 import yaml
@@ -30,7 +31,7 @@ def test_every_rule_file_holds_rules_only_and_the_snakefile_sets_its_conventions
     for path in rules.glob("*.smk"):
         text = path.read_text()
         if path.name == "common.smk":
-            assert "rule " not in text
+            assert not re.search(r"^(?:rule|checkpoint) \w+\s*:", text, flags=re.M), "common.smk defines a rule"
         else:
             assert "\ndef " not in text and not text.startswith("def "), f"{path.name} defines functions"
     snakefile = (REPO / "workflow" / "Snakefile").read_text()
@@ -40,7 +41,6 @@ def test_every_rule_file_holds_rules_only_and_the_snakefile_sets_its_conventions
 def test_planning_imports_neither_torch_nor_pandas():
     """Every snakemake call (each dry run, each SLURM job) parses the workflow: what it imports from the library
     must stay light (torch + torchvision cost several seconds a parse)."""
-    import re
     import sys
 
     sources = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]

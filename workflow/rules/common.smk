@@ -60,7 +60,7 @@ def _dataset_of(wildcards):
 
 
 def _generated(ds):
-    """The folder a rule builds a generated dataset in (the demo), or nothing for a real dataset."""
+    """The folder a generated dataset (the demo) is built in, or nothing for a real dataset."""
     return [f"{R}/data/{ds['generate']}"] if ds["generate"] else []
 
 
