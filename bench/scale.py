@@ -122,7 +122,7 @@ init_path, out = sys.argv[1:3]
 s = C2AMTrainSettings.defaults()
 torch.manual_seed(0)
 init = torch.load(init_path, weights_only=True)
-save_model(out, build_model(init, s.head_init, s.head_padding), init, s.to_dict(), {"note": "random, untrained"})
+save_model(out, build_model(init, s.head_init, s.head_padding, s.feature_stride), init, s.to_dict(), {"note": "random, untrained"})
 """
 
 

@@ -107,6 +107,7 @@ class C2AMTrainSettings(LoopSettings):
     color_jitter: float
     head_init: str
     head_padding: str
+    feature_stride: int
     frozen_stages: int
     bn_mode: str
     train_bn_affine: bool

@@ -55,7 +55,7 @@ def _worker(rank, world, port, init, images, sync_bn, out):
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo")
     torch.manual_seed(0)
-    model = build_model(init, "kaiming_normal", "replicate")
+    model = build_model(init, "kaiming_normal", "replicate", 16)
     model.backbone.freeze(FROZEN)
     if sync_bn:
         convert_sync_batchnorm(model, "cpu")
@@ -84,7 +84,7 @@ def _two_processes(tmp_path, init, images, sync_bn):
 
 def test_two_gloo_processes_give_the_single_process_loss_and_gradients(tmp_path, init, images):
     torch.manual_seed(0)
-    model = build_model(init, "kaiming_normal", "replicate")
+    model = build_model(init, "kaiming_normal", "replicate", 16)
     model.backbone.freeze(FROZEN)
     terms = _step(model, images)
     ref_grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}

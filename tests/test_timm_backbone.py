@@ -235,7 +235,7 @@ def test_init_artifact_trains_c2am_with_frozen_stages(tmp_path, shallow_vits):
                                               "--out", str(tmp_path / "init.pt")])
     pretrain_init.run(args)
     art = load_init(tmp_path / "init.pt")
-    model = build_model(art, "kaiming_normal", "replicate")
+    model = build_model(art, "kaiming_normal", "replicate", 16)
     assert torch.equal(model.backbone.net.reg_token, hub["register_tokens"])
     model.backbone.freeze(1)
     model.train()

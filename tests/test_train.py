@@ -60,6 +60,16 @@ def test_log_checkpoint_and_model_contents(tmp_path, records, init):
     assert set(summary["foreground"]) >= {"border_mean", "inner_mean", "flip", "images"}
 
 
+def test_stride8_model_trains_and_loads_back_with_maps_on_the_stride8_grid(tmp_path, records, init):
+    from c2am.models.c2am import load_trained
+
+    _run(tmp_path, records, init, epochs=1, feature_stride=8)
+    model, ck = load_trained(tmp_path / "model.pt")
+    assert ck["settings"]["feature_stride"] == 8 and model.backbone.stride == 8
+    assert model.head.conv.in_channels == 1392 + 40  # EfficientNet-Lite0: stride 32 + 16 + 8 taps
+    assert model.foreground_map(torch.rand(2, 3, 64, 64)).shape == (2, 8, 8)
+
+
 def test_finished_run_is_not_resumed_and_stale_checkpoints_are_set_aside(tmp_path, records, init):
     def fingerprint(name="checkpoint.pt"):
         return torch.load(tmp_path / name, weights_only=False)["fingerprint"]
@@ -106,7 +116,7 @@ class RingHead(torch.nn.Module):
 def test_foreground_rule_is_decided_on_the_data_set(records, init, ring, inside, flip):
     from c2am.models.c2am import build_model
 
-    model = build_model(init, "kaiming_normal", "replicate")
+    model = build_model(init, "kaiming_normal", "replicate", 16)
     model.head = RingHead(ring, inside)
     fg = decide_foreground(model, records, C2AMTrainSettings.from_dict(SMALL), torch.device("cpu"))
     # crop 64 -> 4 x 4 cells: 12 ring cells, 4 inner cells; fg_rule_images = 8

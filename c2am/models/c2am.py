@@ -106,9 +106,10 @@ class C2AM(nn.Module):
         return maps[0] if len(maps) == 1 else torch.stack(maps).mean(0)
 
 
-def build_model(init_artifact: dict, head_init: str, head_padding: str) -> C2AM:
-    """C2AM with the backbone weights of a pretrain-init artifact (see models.inits.build_init)."""
-    backbone = build_backbone(init_artifact["backbone"], init_artifact["tf_padding"])
+def build_model(init_artifact: dict, head_init: str, head_padding: str, feature_stride: int) -> C2AM:
+    """C2AM with the backbone weights of a pretrain-init artifact (see models.inits.build_init); P at
+    `feature_stride` (16, or 8 with the stride-8 stage tapped as well)."""
+    backbone = build_backbone(init_artifact["backbone"], init_artifact["tf_padding"], feature_stride=feature_stride)
     backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
     return C2AM(backbone, head_init, head_padding, init_artifact["input_mean"], init_artifact["input_std"])
 
@@ -116,9 +117,12 @@ def build_model(init_artifact: dict, head_init: str, head_padding: str) -> C2AM:
 def load_trained(path) -> tuple[C2AM, dict]:
     """A trained C2AM (eval mode) and its checkpoint metadata, from the c2am-train stage's model file."""
     from ..io import load_artifact
+    from ..settings import C2AMTrainSettings
 
     ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init", "settings"))
-    model = C2AM(build_backbone(ck["backbone"], ck["init"]["tf_padding"]), ck["settings"]["head_init"],
-                 ck["settings"]["head_padding"], ck["init"]["input_mean"], ck["init"]["input_std"])
+    # through the schema: a model file written before a setting existed (feature_stride: 2026-12-02) gets its default
+    s = C2AMTrainSettings.from_dict(ck["settings"])
+    model = C2AM(build_backbone(ck["backbone"], ck["init"]["tf_padding"], feature_stride=s.feature_stride),
+                 s.head_init, s.head_padding, ck["init"]["input_mean"], ck["init"]["input_std"])
     model.load_state_dict(ck["model"], strict=True)
     return model.eval(), ck

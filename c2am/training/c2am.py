@@ -75,7 +75,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
     checked = verify_images([r.path for r in records], s.workers)
     with distributed_run(device) as (ctx, dev):
         seed_everything(s.seed)
-        model = build_model(init_artifact, s.head_init, s.head_padding)
+        model = build_model(init_artifact, s.head_init, s.head_padding, s.feature_stride)
         model.backbone.freeze(s.frozen_stages)
         memory = MemoryBank(s.memory_size, model.backbone.out_channels) if s.memory_size else None
         if s.sync_bn and ctx.active:
