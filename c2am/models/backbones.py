@@ -40,13 +40,10 @@ class Stage:
 
 
 class StagedBackbone(nn.Module):
-    """A network split into stages; the outputs of `taps` stages are upsampled to the finest and concatenated.
-
-    `stride8_tap` (stage index, channels, linear) names the stage that ends at stride 8, for encoders that can add
-    it (`use_stride8_tap`, C2AM's `feature_stride: 8`): P then lies on a grid twice as fine."""
+    """A network split into stages; the outputs of `taps` stages are upsampled to the finest and concatenated."""
 
     def __init__(self, name: str, net: nn.Module, stages: list[Stage], taps: list[int], channels: list[int],
-                 linear_taps: tuple[int, ...] = (), stride8_tap: tuple[int, int, bool] | None = None):
+                 linear_taps: tuple[int, ...] = ()):
         super().__init__()
         self.name = name
         self.net = net
@@ -58,23 +55,17 @@ class StagedBackbone(nn.Module):
         self.channels = list(channels)
         self.out_channels = sum(channels)
         self.stride = 16
-        self.stride8_tap = stride8_tap
         self.frozen_stages = 0
         # key prefixes of a checkpoint's classifier / layers behind the features, for backbones that are not in
         # models.inits.CLASSIFIER_PREFIXES (timm backbones)
         self.head_prefixes: tuple[str, ...] = ()
 
-    def use_stride8_tap(self) -> None:
-        """Add the stride-8 stage to the taps: features (and C2AM's P) at stride 8, the deeper taps upsampled."""
-        if self.stride8_tap is None:
-            raise ValueError(f"feature_stride 8 is not available for backbone {self.name!r}: it names no stride-8 "
-                             f"stage (available for {', '.join(STRIDE8_BACKBONES)})")
-        stage, channels, linear = self.stride8_tap
-        if stage not in self.taps:
-            self.taps = [*self.taps, stage]
-            self.channels = [*self.channels, channels]
-            self.out_channels += channels
-            self.linear_taps = (*self.linear_taps, stage) if linear else self.linear_taps
+    def add_stride8_tap(self, stage: int, channels: int, linear: bool) -> None:
+        """Tap `stage` (which ends at stride 8) too: features (and C2AM's P) at stride 8, the deeper taps upsampled."""
+        self.taps = [*self.taps, stage]
+        self.channels = [*self.channels, channels]
+        self.out_channels += channels
+        self.linear_taps = (*self.linear_taps, stage) if linear else self.linear_taps
         self.stride = 8
 
     @property
@@ -134,7 +125,7 @@ def _resnet50(output_stride: int = 16) -> StagedBackbone:
         net.layer4[0].downsample[0].stride = (1, 1)
     stages = [Stage("stem", (net.conv1, net.bn1, net.relu, net.maxpool)), Stage("layer1", (net.layer1,)),
               Stage("layer2", (net.layer2,)), Stage("layer3", (net.layer3,)), Stage("layer4", (net.layer4,))]
-    return StagedBackbone("resnet50", net, stages, taps=[4, 3], channels=[2048, 1024], stride8_tap=(2, 512, False))
+    return StagedBackbone("resnet50", net, stages, taps=[4, 3], channels=[2048, 1024])
 
 
 def _vgg16(output_stride: int = 16) -> StagedBackbone:
@@ -176,8 +167,7 @@ def _mobilenet_v2(output_stride: int = 16) -> StagedBackbone:
     f = net.features
     bounds = [(0, 2), (2, 4), (4, 7), (7, 14), (14, 19)]  # strides 2, 4, 8, 16, 32
     stages = [Stage(f"features{a}-{b - 1}", tuple(f[a:b])) for a, b in bounds]
-    return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,),
-                          stride8_tap=(2, 32, True))
+    return StagedBackbone("mobilenet_v2", net, stages, taps=[4, 3], channels=[1280, 96], linear_taps=(3,))
 
 
 def _efficientnet_lite(variant: int, output_stride: int = 16) -> StagedBackbone:
@@ -192,7 +182,7 @@ def _efficientnet_lite(variant: int, output_stride: int = 16) -> StagedBackbone:
               Stage(f"blocks{ends[2]}-{len(b) - 1}+head", (*b[ends[2]:], net._conv_head, net._bn1, nn.ReLU6()))]
     stride16_channels = LITE_STAGES[variant][4][-1]
     return StagedBackbone(f"efficientnet_lite{variant}", net, stages, taps=[4, 3], channels=[1280, stride16_channels],
-                          linear_taps=(3,), stride8_tap=(2, LITE_STAGES[variant][2][-1], True))
+                          linear_taps=(3,))
 
 
 def _efficientnet_b7(output_stride: int = 16) -> StagedBackbone:
@@ -214,7 +204,9 @@ BUILDERS = {
     **{f"efficientnet_lite{v}": partial(_efficientnet_lite, v) for v in LITE_STAGES},
     "efficientnet_b7": _efficientnet_b7,
 }
-STRIDE8_BACKBONES = ("resnet50", "mobilenet_v2", *(f"efficientnet_lite{v}" for v in LITE_STAGES))
+# the stage ending at stride 8 (index, channels, linear bottleneck) of the encoders that can tap it (feature_stride 8)
+STRIDE8_TAPS = {"resnet50": (2, 512, False), "mobilenet_v2": (2, 32, True),
+                **{f"efficientnet_lite{v}": (2, LITE_STAGES[v][2][-1], True) for v in LITE_STAGES}}
 
 
 def use_tf_same_padding(net: nn.Module) -> int:
@@ -240,7 +232,7 @@ def build_backbone(name: str, tf_padding: bool = False, output_stride: int = 16,
     output_stride 16 is C2AM's encoder (ResNet layer4 / DenseNet block4 / VGG conv5 kept at stride 16);
     32 keeps the classification network's own strides (PSOL localizer, classifier). Parameter names do not
     depend on it, so the same init artifact loads into both. `timm:<model>` names a timm model (timm_backbone.py).
-    feature_stride 8 adds the stride-8 stage to the concatenated features (STRIDE8_BACKBONES only)."""
+    feature_stride 8 adds the stride-8 stage to the concatenated features (the backbones of STRIDE8_TAPS)."""
     timm_model = name.startswith(TIMM_PREFIX)
     if not timm_model and name not in BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; choose one of {sorted(BUILDERS)} or {TIMM_PREFIX}<timm model>")
@@ -248,6 +240,9 @@ def build_backbone(name: str, tf_padding: bool = False, output_stride: int = 16,
         raise ValueError(f"output_stride must be 16 or 32, got {output_stride}")
     if feature_stride not in (8, 16):
         raise ValueError(f"feature_stride must be 8 or 16, got {feature_stride}")
+    if feature_stride == 8 and name not in STRIDE8_TAPS:
+        raise ValueError(f"feature_stride 8 is not available for backbone {name!r}: it names no stride-8 stage "
+                         f"(available for {', '.join(STRIDE8_TAPS)})")
     if timm_model:
         from .timm_backbone import build_timm_backbone  # imports timm
 
@@ -257,5 +252,5 @@ def build_backbone(name: str, tf_padding: bool = False, output_stride: int = 16,
     if tf_padding:
         use_tf_same_padding(backbone.net)
     if feature_stride == 8:
-        backbone.use_stride8_tap()
+        backbone.add_stride8_tap(*STRIDE8_TAPS[name])
     return backbone
