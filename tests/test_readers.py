@@ -227,6 +227,34 @@ def test_read_imagenet_wsolevaluation_metadata(tmp_path):
         read_imagenet(root, "test", metadata=tmp_path / "nothing")
 
 
+# ----------------------------------------------------------------------------------------------- fold splits
+def test_fold_splits_partition_the_base_split_by_sorted_position(tmp_path):
+    """BASE-foldIofK holds the base split's images at sorted positions p with p mod K = I; BASE-without-foldIofK
+    the rest; the K folds partition the split."""
+    imgs = tmp_path / "imgs"
+    for name in ("a", "b", "c", "d", "e", "f", "g"):
+        write(imgs / f"{name}.png")
+    assert [r.image_id for r in load_dataset("folder", imgs, "train-fold0of3")] == ["a", "d", "g"]
+    assert [r.image_id for r in load_dataset("folder", imgs, "train-fold1of3")] == ["b", "e"]
+    assert [r.image_id for r in load_dataset("folder", imgs, "train-fold2of3")] == ["c", "f"]
+    rest = load_dataset("folder", imgs, "train-without-fold1of3")
+    assert [r.image_id for r in rest] == ["a", "c", "d", "f", "g"]
+    assert {r.split for r in rest} == {"train-without-fold1of3"}
+    # CUB: the fold of the official training split (ids 1 and 10, numeric order), never a test image
+    root = make_cub(tmp_path / "CUB_200_2011")
+    assert [r.image_id for r in load_dataset("cub", root, "train-fold1of2")] == ["10"]
+    assert [r.image_id for r in load_dataset("cub", root, "train-without-fold1of2")] == ["1"]
+
+
+@pytest.mark.parametrize("split, message", [("train-fold3of3", "one of 0..K-1"), ("train-fold0of1", "K >= 2"),
+                                            ("train-fold0of9", "cannot fill 9 folds")])
+def test_bad_fold_splits_are_refused(tmp_path, split, message):
+    for name in ("a", "b", "c"):
+        write(tmp_path / f"{name}.png")
+    with pytest.raises(ValueError, match=message):
+        load_dataset("folder", tmp_path, split)
+
+
 # ----------------------------------------------------------------------------------------------- folder, sizes
 def test_read_folder(tmp_path):
     for name in ("b.JPG", "a/x.png", "a/y.Jpeg", "a/notes.txt", ".hidden/z.jpg", "c.webp", "d.bmp"):

@@ -296,3 +296,34 @@ def test_c2am_extra_data_adds_the_other_training_split_to_c2am_only(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     train = next(line for line in proc.stdout.splitlines() if "-m stages.train_c2am" in line)
     assert "--dataset-format cub" in train and " --extra-data voc results/data/demo/VOC2012 train --split train " in train
+
+
+def test_held_out_folds_of_the_training_split_are_scored_and_pooled(copy_of_demo_pipeline, tmp_path):
+    """configs/cub10_folds.yaml's mechanism on the demo: per fold, C2AM trains on the other fold's training images
+    and is scored on its own held-out fold; table_folds pools every held-out image once."""
+    work = copy_of_demo_pipeline
+    folds = yaml.safe_load(TINY.read_text())
+    tiny = folds["experiments"]["demo_effl0"]
+    folds["active_experiments"] = ["demo_fold0", "demo_fold1"]
+    for k in (0, 1):
+        folds.setdefault("datasets", {})[f"demo_fold{k}"] = {
+            "format": "cub", "root": "{results_dir}/data/demo/CUB_200_2011", "generate": "demo",
+            "train_split": f"train-without-fold{k}of2", "eval_split": f"train-fold{k}of2"}
+        folds["experiments"][f"demo_fold{k}"] = {
+            "dataset": f"demo_fold{k}", "init": "effl0_imagenet", "c2am_train": {**tiny["c2am_train"], "epochs": 1},
+            "extract": tiny["extract"]}
+    path = tmp_path / "folds.yaml"
+    path.write_text(yaml.safe_dump(folds))
+    proc = snakemake(work, "results/table_folds.csv", configfiles=(path,))
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    res = work / "results"
+    for k in (0, 1):
+        held_out = set(pd.read_parquet(res / f"demo_fold{k}" / "maps" / f"train-fold{k}of2" / "manifest.parquet")["image_id"])
+        trained_on = set(pd.read_parquet(res / f"demo_fold{k}" / "maps" / f"train-without-fold{k}of2" / "manifest.parquet")["image_id"])
+        assert len(held_out) == len(trained_on) == 48 and not held_out & trained_on
+    table = pd.read_csv(res / "table_folds.csv", dtype={"fold": str})
+    assert list(table["fold"]) == ["0", "1", "pooled"]
+    per_fold, pooled = table.iloc[:2], table.iloc[2]
+    assert pooled["images"] == 96 and pooled["correct boxes"] == per_fold["correct boxes"].sum()
+    assert pooled["GT-known Loc"] == pytest.approx(100 * pooled["correct boxes"] / 96, abs=0.01)
+    assert pooled["MaxBoxAccV2"] == pytest.approx(per_fold["MaxBoxAccV2"].mean(), abs=0.01)

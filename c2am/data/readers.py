@@ -9,8 +9,10 @@ verbatim, as wsolevaluation does.
 from __future__ import annotations
 
 import hashlib
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
@@ -379,8 +381,32 @@ def read_folder(root: str | Path, split: str = "all") -> list[ImageRecord]:
 
 
 # ----------------------------------------------------------------------------------------------- dispatch
+# BASE-foldIofK: the I-th of K folds of split BASE (its images at sorted positions p with p mod K = I);
+# BASE-without-foldIofK: the other K - 1 folds. For choosing recipes on held-out parts of a training split.
+FOLD_SPLIT = re.compile(r"^(?P<base>.+?)-(?P<without>without-)?fold(?P<fold>[0-9]+)of(?P<folds>[0-9]+)$")
+
+
+def fold_split(records: list[ImageRecord], split: str) -> list[ImageRecord]:
+    """The records of a fold split name (FOLD_SPLIT) taken from the sorted records of its base split; each
+    record's `split` becomes the fold split's name."""
+    m = FOLD_SPLIT.match(split)
+    if m is None:
+        raise ValueError(f"{split!r} is not a fold split (BASE-foldIofK or BASE-without-foldIofK)")
+    fold, folds = int(m["fold"]), int(m["folds"])
+    if folds < 2 or not 0 <= fold < folds:
+        raise ValueError(f"split {split!r}: the fold must be one of 0..K-1 of K >= 2 folds")
+    if len(records) < folds:
+        raise ValueError(f"split {split!r}: {len(records)} images of split {m['base']!r} cannot fill {folds} folds")
+    held_out = m["without"] is None
+    return [replace(r, split=split) for i, r in enumerate(records) if (i % folds == fold) == held_out]
+
+
 def load_dataset(fmt: str, root: str | Path, split: str | None = None, **kw) -> list[ImageRecord]:
-    """Read a dataset given its format name ("cub", "imagenet", "voc", "folder")."""
+    """Read a dataset given its format name ("cub", "imagenet", "voc", "folder"); a split named
+    BASE-foldIofK or BASE-without-foldIofK is a fold of split BASE (`fold_split`)."""
+    m = FOLD_SPLIT.match(split or "")
+    if m is not None:
+        return fold_split(load_dataset(fmt, root, m["base"], **kw), split)
     if fmt == "cub":
         return read_cub(root, split, **kw)
     if fmt == "folder":

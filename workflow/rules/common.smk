@@ -6,7 +6,7 @@ import re
 import shlex
 
 from c2am.config import cli_flags, global_settings, recipe_settings, stage_flags, stage_settings, wsss_label
-from c2am.data.readers import listing_fingerprint
+from c2am.data.readers import FOLD_SPLIT, listing_fingerprint
 from c2am.report import WsssColumn
 from c2am.settings import ClassifierTrainSettings, CueTrainSettings, LocalizerTrainSettings
 from c2am.training.launch import launch_command
@@ -232,6 +232,16 @@ def table3_rows():
     rows = [f"--row {quoted('C2AM', label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}"
             for e in ACTIVE]
     return " ".join(rows + [f"--row {quoted('DDT', '-', *row)}" for row in ddt_entries()])
+
+
+def fold_experiments():
+    """The active experiments evaluated on a held-out fold of a split (eval_split BASE-foldIofK)."""
+    return [e for e in ACTIVE if (m := FOLD_SPLIT.match(eval_split(e))) is not None and not m["without"]]
+
+
+def table_folds_rows():
+    return " ".join(f"--row {quoted(label(e), dataset(e)['root'], eval_split(e), wsol_metrics(e))}"
+                    for e in fold_experiments())
 
 
 def figure_wsol_args():

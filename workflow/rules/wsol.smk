@@ -113,3 +113,21 @@ rule figure_maps:
         ENV
     shell:
         "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+
+
+rule table_folds:
+    """A recipe's held-out fold scores, per fold and pooled (experiments whose eval_split is BASE-foldIofK)."""
+    input:
+        [wsol_metrics(e) for e in fold_experiments()],
+    output:
+        csv=report(f"{R}/table_folds.csv", caption="../report/table_folds.rst", category="WSOL"),
+        md=f"{R}/table_folds.md",
+    params:
+        rows=table_folds_rows(),
+        settings=global_flags("tables"),
+    log:
+        f"{R}/logs/table_folds.log",
+    conda:
+        ENV
+    shell:
+        "python -m stages.table_folds {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -1,0 +1,41 @@
+"""stages.table_folds: per-fold rows and the pooled row, on hand-made evaluate_wsol JSONs."""
+
+import json
+
+import pytest
+
+from stages.table_folds import fold_rows
+
+ROOT = "data/CUB_200_2011"
+
+
+def metrics(tmp_path, name, images, loc, mba, at50, threshold):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"images": images, "gt_known_loc": loc, "box_threshold": threshold,
+                                "MaxBoxAccV2": mba, "MaxBoxAcc@50": at50}))
+    return str(path)
+
+
+def test_pooled_row_counts_each_held_out_image_once(tmp_path):
+    entries = [("f0", ROOT, "train-fold0of3", metrics(tmp_path, "a", 100, 0.85, 0.80, 0.90, 0.55)),
+               ("f2", ROOT, "train-fold2of3", metrics(tmp_path, "c", 99, 91 / 99, 0.86, 0.93, 0.60)),
+               ("f1", ROOT, "train-fold1of3", metrics(tmp_path, "b", 100, 0.96, 0.90, 0.97, 0.60))]
+    rows = fold_rows(entries)
+    assert [r["fold"] for r in rows] == ["0", "1", "2", "pooled"]
+    assert [r["correct boxes"] for r in rows] == [85, 96, 91, 272]
+    pooled = rows[-1]
+    assert pooled["images"] == 299 and pooled["GT-known Loc"] == pytest.approx(100 * 272 / 299)
+    assert pooled["MaxBoxAccV2"] == pytest.approx((80 + 90 + 86) / 3)
+    assert pooled["MaxBoxAcc@50"] == pytest.approx((90 + 97 + 93) / 3)
+    assert pooled["box threshold"] is None and rows[0]["box threshold"] == 0.55
+
+
+@pytest.mark.parametrize("splits, message", [
+    (["train-fold0of2"], r"folds \[1\] of 2 are missing"),
+    (["train-fold0of2", "train-fold0of2"], "given twice"),
+    (["train-without-fold0of2"], "not a held-out fold"),
+    (["test"], "not a held-out fold")])
+def test_incomplete_or_wrong_folds_are_refused(tmp_path, splits, message):
+    entries = [(s, ROOT, s, metrics(tmp_path, f"m{i}", 10, 0.5, 0.5, 0.5, 0.5)) for i, s in enumerate(splits)]
+    with pytest.raises(ValueError, match=message):
+        fold_rows(entries)
