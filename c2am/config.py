@@ -416,7 +416,7 @@ def flag(key: str) -> str:
 # Settings added after results existed: their flags are left off the command while they hold the schema default (the
 # stage's own default), so the commands, and with them the cached outputs, of configs that do not set them stay as
 # they were.
-SILENT_AT_DEFAULT = {"extract": ("scales", "flip"), "predict": ("scales", "flip")}
+SILENT_AT_DEFAULT = {"extract": ("scales", "flip"), "predict": ("scales", "flip", "masks")}
 
 
 def stage_flags(cfg: dict, experiment: str, stage: str) -> str:

@@ -4,7 +4,9 @@ Each image is read with EXIF rotation applied (grayscale, palette and RGBA becom
 size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
 per image and thresholded (refine crf: the mask is then refined by a dense CRF on the image,
 c2am.foreground_scores.mask_score); the box is the bounding rectangle of the largest contour of the thresholded map
-(not of the refined mask). Images that
+(not of the refined mask). With masks self_trained the mask is made the same way from 1 - the background
+probability of a cue model trained on C2AM's own pseudo labels (c2am.wsss.cue_model), and the box still from
+C2AM's map. Images that
 cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
 map is constant (no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
 
@@ -36,6 +38,7 @@ from .settings import PredictSettings
 from .progress import progress_bar
 from .training.loop import infer, inference_model, pick_device
 from .wsol.boxes import boxes_from_map, normalize_map
+from .wsss.cue_model import load_cue_model, predict_background
 
 def output_name(rel: Path, suffix: str) -> Path:
     """The output file of an input (relative path): its whole name plus `suffix`, unique per input file."""
@@ -83,18 +86,23 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
 
 @torch.no_grad()
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
-                   s: PredictSettings, device: str = "auto", progress: bool = True) -> dict:
+                   s: PredictSettings, device: str = "auto", progress: bool = True,
+                   mask_model_path: str | Path | None = None) -> dict:
     """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
     for every image REL under `folder` (REL keeps its extension: masks/a/photo.jpg.png); the folder is written
-    completely or not at all. Returns the summary."""
+    completely or not at all. `mask_model_path`: the cue model of s.masks self_trained. Returns the summary."""
     size = s.size
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    if (s.masks == "self_trained") != (mask_model_path is not None):
+        raise ValueError(f"masks {s.masks!r} " + ("needs the cue model trained on C2AM's pseudo labels (a mask model)"
+                                                   if mask_model_path is None else "takes no mask model"))
     folder = Path(folder)
     files = list_images(folder)
     dev = pick_device(device)
     model, ck = load_trained(model_path)
     model = inference_model(model, dev, True)
+    mask_model = inference_model(load_cue_model(mask_model_path)[0], dev, True) if mask_model_path else None
     on_gpu = dev.type == "cuda"
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
@@ -114,7 +122,9 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
                 is_empty = bool(full.max() <= 0)
                 rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
-                score, level = mask_score(full, rgb_full, threshold, s.refine, s.refine_max_side)
+                mask_map = full if mask_model is None else \
+                    normalize_map(1 - predict_background(mask_model, img, size, dev, s.amp), "minmax")
+                score, level = mask_score(mask_map, rgb_full, threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)
                 # the box comes from the map at the box threshold either way: on the CUB-10 test images the CRF's
                 # masks gave fewer boxes with IoU >= 0.5 (80.7 % vs 86.0 %; README, "Foreground masks")
@@ -136,7 +146,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                                             "foreground_fraction", "empty_map"])
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
                    "empty_maps": int(empty), "threshold": threshold, "size": size, "scales": list(s.scales),
-                   "flip": s.flip, "refine": s.refine, "model": str(model_path),
+                   "flip": s.flip, "refine": s.refine, "model": str(model_path), "masks": s.masks,
+                   "mask_model": None if mask_model_path is None else str(mask_model_path),
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
                    "seconds": round(time.time() - start, 2), "skipped": skipped}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})

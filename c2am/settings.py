@@ -260,6 +260,7 @@ class PredictSettings(Settings):
     amp: bool
     refine: str
     refine_max_side: int
+    masks: str
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,12 @@ is foreground, 255 ignored): fg IoU and pixel accuracy of the mask `predict` wou
 levels, and maxF (beta^2 = 0.3). See c2am.foreground_scores for the definitions.
 
 Sources: --maps (a map folder: C2AM's extract_maps output, or DDT's projection maps) pasted to the original image
-size and min-max scaled, optionally refined as predict does (--refine crf); or --saliency (a folder of PNGs,
-255 = salient, as make_saliency writes).
+size; --cues (a cue folder of PNGs, 255 = background, as predict_cues writes from the cue model trained on C2AM's
+pseudo labels: the foreground is 1 - cue / 255, i.e. C2AM self-trained); --saliency (a folder of PNGs, 255 =
+salient, as make_saliency writes). Each is min-max scaled; maps and cues can be refined as predict does
+(--refine crf).
 
-Reads:  the map / saliency folder, the split's masks (and images for --refine crf).   Writes: --out (JSON).
+Reads:  the map / cue / saliency folder, the split's masks (and images for --refine crf).   Writes: --out (JSON).
 
 By hand:
     python -m stages.evaluate_fg --maps results/demo_voc_effl0/maps/val --refine crf --dataset-format voc \
@@ -29,11 +31,25 @@ from c2am.wsol.maps import MapStore
 from c2am.wsss.cues import read_unit_map
 
 
+def source_map(store: MapStore | None, cues: str | None, rec, size: tuple[int, int]):
+    """The raw foreground map of an image at its mask's size (h, w): the map store's, pasted to the original
+    size, or 1 - cue / 255 of a cue folder."""
+    h, w = size
+    if store is None:
+        return 1.0 - read_unit_map(cues, rec.image_id, (w, h), "background cue")
+    if rec.image_id not in store.index:
+        raise KeyError(f"image {rec.image_id} has no map in {store.folder}")
+    raw = store.original_size_map(store.index[rec.image_id])
+    if raw.shape != (h, w):
+        raise ValueError(f"map of size {raw.shape} does not match its mask {rec.mask_path} ({h}, {w})")
+    return raw
+
+
 def run(args: argparse.Namespace) -> None:
-    if (args.maps is None) == (args.saliency is None):
-        raise ValueError("give exactly one of --maps and --saliency")
+    if sum(source is not None for source in (args.maps, args.cues, args.saliency)) != 1:
+        raise ValueError("give exactly one of --maps, --cues and --saliency")
     if args.saliency and args.refine != "none":
-        raise ValueError("--refine applies to --maps sources only")
+        raise ValueError("--refine applies to --maps and --cues sources only")
     s = settings_of(args, FgEvalSettings)
     max_side = PredictSettings.defaults().refine_max_side if args.refine_max_side is None else args.refine_max_side
     records = [r for r in read_split(args) if r.mask_path is not None]
@@ -45,24 +61,20 @@ def run(args: argparse.Namespace) -> None:
         mask = read_mask(rec.mask_path)
         h, w = mask.shape
         try:
-            if store is not None:
-                if rec.image_id not in store.index:
-                    raise KeyError(f"image {rec.image_id} has no map in {args.maps}")
-                raw = store.original_size_map(store.index[rec.image_id])
-                if raw.shape != (h, w):
-                    raise ValueError(f"map of size {raw.shape} does not match its mask {rec.mask_path} ({h}, {w})")
+            if args.saliency:
+                score = normalize_map(read_unit_map(args.saliency, rec.image_id, (w, h), "saliency map"), "minmax")
+                level = s.threshold
+            else:
+                raw = source_map(store, args.cues, rec, (h, w))
                 image = read_rgb(rec.path) if args.refine == "crf" else None
                 score, level = mask_score(normalize_map(raw, "minmax"), image, s.threshold, args.refine, max_side)
-            else:
-                saliency = read_unit_map(args.saliency, rec.image_id, (w, h), "saliency map")
-                score, level = normalize_map(saliency, "minmax"), s.threshold
             scores.add(score, mask, level)
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"image {rec.image_id} ({rec.path}, mask {rec.mask_path}): {exc}") from exc
     result = scores.summary()
-    result.update({"split": args.split, "dataset_root": args.dataset_root, "source": args.maps or args.saliency,
-                   "kind": "maps" if store is not None else "saliency", "refine": args.refine, "level": level,
-                   "settings": {**s.to_dict(), "refine_max_side": max_side}})
+    kind = "maps" if args.maps else "cues" if args.cues else "saliency"
+    result.update({"split": args.split, "dataset_root": args.dataset_root, "source": getattr(args, kind), "kind": kind,
+                   "refine": args.refine, "level": level, "settings": {**s.to_dict(), "refine_max_side": max_side}})
     write_json(result, args.out)
     print({k: v for k, v in result.items() if k != "iou_curve"})
 
@@ -70,6 +82,7 @@ def run(args: argparse.Namespace) -> None:
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     p.add_argument("--maps", help="map folder (extract_maps / ddt_boxes output)")
+    p.add_argument("--cues", help="cue folder (predict_cues output: PNG, 255 = background)")
     p.add_argument("--saliency", help="saliency folder (PNG, 255 = salient)")
     p.add_argument("--refine", choices=REFINES, default="none", help="refine the masks as predict does")
     p.add_argument("--refine-max-side", type=int, default=None, help="CRF image size (default: predict's)")

@@ -7,7 +7,9 @@ Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet
         x0, y0, x1, y1 in original pixels, threshold, foreground_fraction, empty_map), previews/REL.jpg
         (foreground tinted, box drawn) and summary.json (counts; unreadable images are skipped and listed).
         With --scales / --flip the map is averaged over test-time views, as extract_maps does: give predict the
-        experiment's extract scales, so its box threshold meets the maps it was chosen on.
+        experiment's extract scales, so its box threshold meets the maps it was chosen on. With --masks
+        self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model trained on
+        C2AM's pseudo labels), the boxes still from C2AM's map.
         The folder appears complete or not at all.
 
 By hand:
@@ -37,7 +39,7 @@ def run(args: argparse.Namespace) -> None:
                              f"chosen for {chosen['settings']['normalization']!r} scaling")
         threshold = float(chosen["threshold"])
     summary = predict_folder(args.model, args.images, args.out_dir, threshold, settings_of(args, PredictSettings),
-                             args.device, progress=not args.no_progress)
+                             args.device, progress=not args.no_progress, mask_model_path=args.mask_model)
     print_summary({k: v for k, v in summary.items() if k != "skipped"})
 
 
@@ -47,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
               images="folder of images (recursive)")
     p.add_argument("--threshold", type=float, help="box/mask threshold on min-max scaled maps, in (0, 1)")
     p.add_argument("--threshold-file", help="threshold.json of choose_threshold (the experiment's held-out choice)")
+    p.add_argument("--mask-model", help="with --masks self_trained: the cue model (train_cue_model) whose "
+                                        "foreground (1 - background) gives the masks")
     add_device_args(p)
     add_settings(p, PredictSettings)
     return p

@@ -1,5 +1,5 @@
 """table_fg: foreground masks against the masks of a VOC-layout dataset, C2AM (with and without predict's dense CRF)
-beside DDT (one group, no labels) and the saliency sources: fg IoU and pixel accuracy of the masks at the predict
+and C2AM self-trained (the cue model trained on C2AM's pseudo labels: 1 - its background cue) beside DDT (one group, no labels) and the saliency sources: fg IoU and pixel accuracy of the masks at the predict
 threshold, maxF (beta^2 = 0.3), and the fg IoU at the level chosen on the training split's masks.
 
 Reads:  evaluate_fg JSONs, a training-split one and an evaluation-split one per row.
@@ -25,7 +25,8 @@ NOTE = ("Foreground = every object class (255 ignored). fg IoU / pixel acc: mean
         "writes (min-max scaled map >= threshold; + CRF: a dense CRF on the image seeded with that mask, its "
         "foreground marginal >= 0.5). maxF: beta^2 = 0.3, 255 levels, precision and recall averaged over images. "
         "Level chosen on train: the best of the 255 levels on the training split's masks, its fg IoU on this "
-        "split. DDT: one group (no labels), the experiment's init with the stages.ddt settings, min-max scaled projection. "
+        "split. C2AM self-trained: 1 - the background cue of the cue model trained on C2AM's pseudo labels (no "
+        "labels, no masks), min-max scaled like the maps. DDT: one group (no labels), the experiment's init with the stages.ddt settings, min-max scaled projection. "
         "Percentages.")
 
 

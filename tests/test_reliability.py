@@ -122,6 +122,41 @@ def test_predict_with_crf_refinement_writes_the_refined_mask_and_keeps_the_maps_
     pd.testing.assert_frame_equal(*boxes)
 
 
+def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_keeps_c2ams_box(
+        tmp_path, demo_root, trained, voc_cue_labels, init):
+    """masks self_trained: the mask is 1 - the cue model's background probability, min-max scaled, >= threshold; the
+    box is still C2AM's; the setting and the mask model must come together."""
+    from c2am.settings import CueTrainSettings
+    from c2am.training.loop import pick_device
+    from c2am.wsol.boxes import normalize_map
+    from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model
+
+    records, labels = voc_cue_labels
+    cue = tmp_path / "cue.pt"
+    train_cue_model(records, labels, init, CueTrainSettings.from_dict(
+        {"epochs": 1, "batch_size": 4, "crop": 64, "workers": 0, "test_size": 64}), cue, tmp_path / "ck.pt",
+        tmp_path / "log.jsonl", "cpu", False)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    shutil.copy(_demo_image(demo_root), folder / "a.jpg")
+    plain = PREDICT.replace(refine="none")
+    own = predict_folder(trained, folder, tmp_path / "c2am", 0.5, plain, device="cpu", progress=False)
+    self_trained = predict_folder(trained, folder, tmp_path / "st", 0.5, plain.replace(masks="self_trained"),
+                                  device="cpu", progress=False, mask_model_path=cue)
+    assert own["masks"] == "c2am" and self_trained["masks"] == "self_trained" and self_trained["mask_model"] == str(cue)
+    model, _ = load_cue_model(cue)
+    expected = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 64, pick_device("cpu"),
+                                                    False), "minmax") >= 0.5
+    mask = cv2.imread(str(tmp_path / "st" / "masks" / "a.jpg.png"), cv2.IMREAD_GRAYSCALE)
+    assert np.array_equal(mask > 0, expected) and expected.any() and not expected.all()
+    boxes = [pd.read_parquet(tmp_path / run / "boxes.parquet")[["x0", "y0", "x1", "y1"]] for run in ("c2am", "st")]
+    pd.testing.assert_frame_equal(*boxes)
+    with pytest.raises(ValueError, match="needs the cue model"):
+        predict_folder(trained, folder, tmp_path / "x", 0.5, plain.replace(masks="self_trained"), device="cpu")
+    with pytest.raises(ValueError, match="takes no mask model"):
+        predict_folder(trained, folder, tmp_path / "y", 0.5, plain, device="cpu", mask_model_path=cue)
+
+
 def test_16_bit_and_float_images_are_scaled_not_clipped(tmp_path):
     ramp = (np.arange(64 * 64).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
     cv2.imwrite(str(tmp_path / "g16.png"), ramp)

@@ -193,16 +193,19 @@ def test_wsss_pipeline_writes_tables_4_5_and_figure_7(built_wsss):
     assert len(cams) == 96
 
 
-def test_foreground_table_scores_c2am_its_crf_ddt_and_saliency_on_both_splits(built_wsss):
+def test_foreground_table_scores_c2am_its_crf_the_self_trained_model_ddt_and_saliency_on_both_splits(built_wsss):
     results = built_wsss / "results"
     t = pd.read_csv(results / "table_fg.csv")
-    assert list(t["method"]) == ["C2AM", "C2AM + CRF", "DDT (one group)", "saliency: frequency-tuned"]
+    assert list(t["method"]) == ["C2AM", "C2AM + CRF", "C2AM self-trained (cue model)", "C2AM self-trained + CRF",
+                                 "DDT (one group)", "saliency: frequency-tuned"]
     assert (t["split"] == "val").all() and (t["images"] == 48).all()
     for column in ("fg IoU", "pixel acc", "maxF", "fg IoU (level chosen on train)", "train fg IoU"):
         assert t[column].between(0, 100).all(), column
     assert t.loc[t["method"] == "C2AM + CRF", "mask level"].item() == 0.5
     crf = json.loads((results / "demo_voc_effl0" / "fg" / "val_c2am_crf.json").read_text())
     assert crf["refine"] == "crf" and len(crf["iou_curve"]) == 255 and crf["settings"]["refine_max_side"] == 512
+    cue = json.loads((results / "demo_voc_effl0" / "fg" / "val_cue_crf.json").read_text())
+    assert cue["kind"] == "cues" and cue["refine"] == "crf" and cue["source"].endswith("wsss/cues/val")
     ddt = pd.read_parquet(results / "demo_voc_effl0" / "fg" / "ddt" / "maps" / "val" / "manifest.parquet")
     assert len(ddt) == 48 and ddt["resize_w"].eq(128).all()  # DDT with the stages.ddt settings (tiny: 128)
     assert (results / "table_fg.md").read_text().startswith("# Foreground masks")

@@ -411,14 +411,20 @@ def training_log_args():
 
 
 # ----------------------------------------------------------------------------------------------- foreground masks
+def predict_mask_model(w):
+    """predict's mask model: the experiment's cue model when its predict.masks is self_trained."""
+    return [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
+
 def fg_experiments():
     """Active experiments on a VOC-layout dataset (masks to score foreground against)."""
     return [e for e in ACTIVE if dataset(e)["format"] == "voc"]
 
 
 def fg_sources(exp_name):
-    """(source key, method label) of Table fg's rows for an experiment."""
-    sources = [("c2am", "C2AM"), ("c2am_crf", "C2AM + CRF"), ("ddt", "DDT (one group)")]
+    """(source key, method label) of Table fg's rows for an experiment: C2AM's maps, the cue model trained on C2AM's
+    pseudo labels (C2AM self-trained), each also refined by predict's CRF, DDT and the saliency sources."""
+    sources = [("c2am", "C2AM"), ("c2am_crf", "C2AM + CRF"), ("cue", "C2AM self-trained (cue model)"),
+               ("cue_crf", "C2AM self-trained + CRF"), ("ddt", "DDT (one group)")]
     return sources + [(f"sal-{s}", f"saliency: {CFG['saliency'][s]['label'] or s}") for s in experiment(exp_name)["saliency"]]
 
 
@@ -427,18 +433,21 @@ def fg_source_dir(w):
         return saliency_dir(experiment(w.exp)["dataset"], w.fgsource[4:], w.split)
     if w.fgsource == "ddt":
         return f"{R}/{w.exp}/fg/ddt/maps/{w.split}"
+    if w.fgsource.startswith("cue"):
+        return f"{R}/{w.exp}/wsss/cues/{w.split}"
     return f"{R}/{w.exp}/maps/{w.split}"
 
 
 def fg_source_args(w):
-    """evaluate_fg flags of a source: the folder, and for c2am_crf predict's refinement of this experiment."""
+    """evaluate_fg flags of a source: the folder, and for c2am_crf / cue_crf predict's refinement of this experiment."""
     folder = shlex.quote(fg_source_dir(w))
     if w.fgsource.startswith("sal-"):
         return f"--saliency {folder}"
-    if w.fgsource == "c2am_crf":
+    flag = "--cues" if w.fgsource.startswith("cue") else "--maps"
+    if w.fgsource.endswith("_crf"):
         side = stage_settings(CFG, w.exp, "predict")["refine_max_side"]
-        return f"--maps {folder} --refine crf --refine-max-side {side}"
-    return f"--maps {folder}"
+        return f"{flag} {folder} --refine crf --refine-max-side {side}"
+    return f"{flag} {folder}"
 
 
 def fg_rows():

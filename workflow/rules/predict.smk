@@ -3,12 +3,14 @@ rule predict:
     input:
         model=f"{R}/{{exp}}/c2am/model.pt",
         threshold=f"{R}/{{exp}}/boxes/threshold.json",
+        mask_model=predict_mask_model,  # the cue model when predict.masks is self_trained, else nothing
     output:
         update(directory(f"{R}/{{exp}}/predict/{{folder}}")),
     params:
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
         settings=settings("predict"),
+        mask_model=lambda w, input: f"--mask-model {shlex.quote(input.mask_model)}" if input.mask_model else "",
         device=DEVICE,
     log:
         f"{R}/{{exp}}/logs/predict_{{folder}}.log",
@@ -20,4 +22,5 @@ rule predict:
     shell:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
+        " {params.mask_model}"
         " > {log:q} 2>&1 || c2am_failed {log:q}"
