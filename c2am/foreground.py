@@ -40,6 +40,12 @@ from .training.loop import infer, inference_model, pick_device
 from .wsol.boxes import boxes_from_map, normalize_map
 from .wsss.cue_model import load_cue_model, predict_background
 
+# The level of predict.masks self_trained on the min-max scaled foreground of the cue model: the box threshold was
+# chosen on C2AM's maps, not on this model's, and results/table_fg.csv scores the self-trained rows at 0.5 (its
+# fg_eval.threshold default, TokenCut's protocol), so predict writes the masks that table reports.
+SELF_TRAINED_MASK_THRESHOLD = 0.5
+
+
 def output_name(rel: Path, suffix: str) -> Path:
     """The output file of an input (relative path): its whole name plus `suffix`, unique per input file."""
     return rel.with_name(rel.name + suffix)
@@ -95,14 +101,18 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if (s.masks == "self_trained") != (mask_model_path is not None):
-        raise ValueError(f"masks {s.masks!r} " + ("needs the cue model trained on C2AM's pseudo labels (a mask model)"
-                                                   if mask_model_path is None else "takes no mask model"))
+        raise ValueError(f"masks {s.masks!r} " + (
+            "needs the cue model trained on C2AM's pseudo labels (--mask-model, rule train_cue_model)"
+            if mask_model_path is None else "takes no mask model (--mask-model is for masks self_trained)"))
     folder = Path(folder)
     files = list_images(folder)
     dev = pick_device(device)
     model, ck = load_trained(model_path)
     model = inference_model(model, dev, True)
-    mask_model = inference_model(load_cue_model(mask_model_path)[0], dev, True) if mask_model_path else None
+    mask_model = mask_size = None
+    if mask_model_path:  # run as predict_cues runs it for table_fg: at its own test size
+        cue_net, cue_ck = load_cue_model(mask_model_path)
+        mask_model, mask_size = inference_model(cue_net, dev, True), cue_ck["settings"]["test_size"]
     on_gpu = dev.type == "cuda"
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
@@ -122,9 +132,12 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
                 is_empty = bool(full.max() <= 0)
                 rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
-                mask_map = full if mask_model is None else \
-                    normalize_map(1 - predict_background(mask_model, img, size, dev, s.amp), "minmax")
-                score, level = mask_score(mask_map, rgb_full, threshold, s.refine, s.refine_max_side)
+                if mask_model is None:
+                    mask_map, mask_threshold = full, threshold
+                else:
+                    fg_prob = 1 - predict_background(mask_model, img, mask_size, dev, s.amp)
+                    mask_map, mask_threshold = normalize_map(fg_prob, "minmax"), SELF_TRAINED_MASK_THRESHOLD
+                score, level = mask_score(mask_map, rgb_full, mask_threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)
                 # the box comes from the map at the box threshold either way: on the CUB-10 test images the CRF's
                 # masks gave fewer boxes with IoU >= 0.5 (80.7 % vs 86.0 %; README, "Foreground masks")

@@ -9,12 +9,16 @@ Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet
         With --scales / --flip the map is averaged over test-time views, as extract_maps does: give predict the
         experiment's extract scales, so its box threshold meets the maps it was chosen on. With --masks
         self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model trained on
-        C2AM's pseudo labels), the boxes still from C2AM's map.
+        C2AM's pseudo labels, run at its own test size, mask level 0.5 as results/table_fg.csv scores it), the
+        boxes still from C2AM's map at the box threshold.
         The folder appears complete or not at all.
 
 By hand:
     python -m stages.predict --model results/demo_effl0/c2am/model.pt --images results/data/demo/CUB_200_2011/images \
         --threshold-file results/demo_effl0/boxes/threshold.json --out-dir results/predict/demo --device cpu
+    python -m stages.predict --model results/demo_voc_effl0/c2am/model.pt --images results/data/demo/VOC2012/JPEGImages \
+        --threshold-file results/demo_voc_effl0/boxes/threshold.json --masks self_trained \
+        --mask-model results/demo_voc_effl0/wsss/cue_model.pt --out-dir results/predict/demo_voc --device cpu
 """
 
 from __future__ import annotations

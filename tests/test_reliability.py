@@ -124,8 +124,9 @@ def test_predict_with_crf_refinement_writes_the_refined_mask_and_keeps_the_maps_
 
 def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_keeps_c2ams_box(
         tmp_path, demo_root, trained, voc_cue_labels, init):
-    """masks self_trained: the mask is 1 - the cue model's background probability, min-max scaled, >= threshold; the
-    box is still C2AM's; the setting and the mask model must come together."""
+    """masks self_trained: the mask is 1 - the cue model's background probability at the cue model's own test size
+    (as table_fg scores it), min-max scaled, >= 0.5 whatever the box threshold; the box is still C2AM's at the box
+    threshold; the setting and the mask model must come together."""
     from c2am.settings import CueTrainSettings
     from c2am.training.loop import pick_device
     from c2am.wsol.boxes import normalize_map
@@ -134,21 +135,26 @@ def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_kee
     records, labels = voc_cue_labels
     cue = tmp_path / "cue.pt"
     train_cue_model(records, labels, init, CueTrainSettings.from_dict(
-        {"epochs": 1, "batch_size": 4, "crop": 64, "workers": 0, "test_size": 64}), cue, tmp_path / "ck.pt",
+        {"epochs": 1, "batch_size": 4, "crop": 64, "workers": 0, "test_size": 48}), cue, tmp_path / "ck.pt",
         tmp_path / "log.jsonl", "cpu", False)
     folder = tmp_path / "images"
     folder.mkdir()
     shutil.copy(_demo_image(demo_root), folder / "a.jpg")
     plain = PREDICT.replace(refine="none")
-    own = predict_folder(trained, folder, tmp_path / "c2am", 0.5, plain, device="cpu", progress=False)
-    self_trained = predict_folder(trained, folder, tmp_path / "st", 0.5, plain.replace(masks="self_trained"),
+    own = predict_folder(trained, folder, tmp_path / "c2am", 0.3, plain, device="cpu", progress=False)
+    self_trained = predict_folder(trained, folder, tmp_path / "st", 0.3, plain.replace(masks="self_trained"),
                                   device="cpu", progress=False, mask_model_path=cue)
     assert own["masks"] == "c2am" and self_trained["masks"] == "self_trained" and self_trained["mask_model"] == str(cue)
     model, _ = load_cue_model(cue)
-    expected = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 64, pick_device("cpu"),
+    expected = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 48, pick_device("cpu"),
                                                     False), "minmax") >= 0.5
     mask = cv2.imread(str(tmp_path / "st" / "masks" / "a.jpg.png"), cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(mask > 0, expected) and expected.any() and not expected.all()
+    at_predict_size = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 64,
+                                                           pick_device("cpu"), False), "minmax")
+    assert not np.array_equal(mask > 0, at_predict_size >= 0.5)  # the size matters, so the test can tell
+    assert not np.array_equal(mask > 0, normalize_map(1 - predict_background(
+        model, read_image(folder / "a.jpg"), 48, pick_device("cpu"), False), "minmax") >= 0.3)  # and the level
     boxes = [pd.read_parquet(tmp_path / run / "boxes.parquet")[["x0", "y0", "x1", "y1"]] for run in ("c2am", "st")]
     pd.testing.assert_frame_equal(*boxes)
     with pytest.raises(ValueError, match="needs the cue model"):

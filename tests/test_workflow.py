@@ -2,6 +2,8 @@
 
 import json
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -83,6 +85,31 @@ def test_multi_gpu_setting_launches_torchrun(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "-m torch.distributed.run --nproc-per-node 2 --standalone -m stages.train_c2am" in proc.stdout
     assert "--gpus 2 " in proc.stdout and "--nodes 1 " in proc.stdout and "--no-sync-bn" in proc.stdout
+
+
+def test_predict_with_self_trained_masks_plans_the_cue_model_and_passes_it_quoted(tmp_path):
+    folder = tmp_path / "my photos"  # a space: the path must reach the shell quoted
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
+    edited = edited_config(tmp_path, {"predict_folders": {"mine": str(folder)},
+                                      "active_experiments": ["demo_effl0", "demo_voc_effl0"],
+                                      "experiments.demo_voc_effl0.predict.masks": "self_trained"})
+    proc = snakemake(tmp_path, "-n", "-p", "results/demo_voc_effl0/predict/mine", configfiles=(edited,))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = job_counts(proc.stdout)
+    assert counts["train_cue_model"] == 1 and counts["predict"] == 1
+    assert "--masks self_trained " in proc.stdout
+    assert "--mask-model results/demo_voc_effl0/wsss/cue_model.pt" in proc.stdout
+    assert f"--images '{folder}'" in proc.stdout
+    plain = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/predict/mine", configfiles=(edited,))
+    assert plain.returncode == 0, plain.stderr[-3000:]
+    assert "train_cue_model" not in job_counts(plain.stdout) and "--mask-model" not in plain.stdout
+
+
+def test_table_folds_without_fold_experiments_says_which_config_defines_them(tmp_path):
+    proc = snakemake(tmp_path, "-n", "results/table_folds.csv")
+    assert proc.returncode != 0
+    assert "configs/cub10_folds.yaml" in proc.stdout + proc.stderr
 
 
 def test_table1_target_builds_the_whole_chain_from_images(tmp_path):

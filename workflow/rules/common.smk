@@ -239,6 +239,14 @@ def fold_experiments():
     return [e for e in ACTIVE if (m := FOLD_SPLIT.match(eval_split(e))) is not None and not m["without"]]
 
 
+def table_folds_inputs(wildcards):
+    """The held-out metrics of the fold experiments; none active is an error that says where they come from."""
+    if not fold_experiments():
+        raise WorkflowError("table_folds needs experiments evaluated on a held-out fold (eval_split BASE-foldIofK, "
+                            "e.g. --configfile configs/cub10.yaml configs/cub10_folds.yaml); none is active")
+    return [wsol_metrics(e) for e in fold_experiments()]
+
+
 def table_folds_rows():
     return " ".join(f"--row {quoted(label(e), dataset(e)['root'], eval_split(e), wsol_metrics(e))}"
                     for e in fold_experiments())
@@ -414,6 +422,14 @@ def training_log_args():
 def predict_mask_model(w):
     """predict's mask model: the experiment's cue model when its predict.masks is self_trained."""
     return [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
+
+
+def predict_flags(wildcards, input):
+    """predict's settings as flags, plus the mask model of predict.masks self_trained (one param, so the rule's
+    command, and with it the outputs made before the setting existed, stay as they were)."""
+    flags = stage_flags(CFG, wildcards.exp, "predict")
+    return flags + "".join(f" --mask-model {shlex.quote(path)}" for path in input.mask_model)
+
 
 def fg_experiments():
     """Active experiments on a VOC-layout dataset (masks to score foreground against)."""

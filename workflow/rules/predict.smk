@@ -9,8 +9,7 @@ rule predict:
     params:
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
-        settings=settings("predict"),
-        mask_model=lambda w, input: f"--mask-model {shlex.quote(input.mask_model)}" if input.mask_model else "",
+        settings=predict_flags,  # with --mask-model when predict.masks is self_trained
         device=DEVICE,
     log:
         f"{R}/{{exp}}/logs/predict_{{folder}}.log",
@@ -22,5 +21,4 @@ rule predict:
     shell:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
-        " {params.mask_model}"
         " > {log:q} 2>&1 || c2am_failed {log:q}"
