@@ -36,12 +36,16 @@ NOTE = ("Held-out folds of a training split: each fold's C2AM trained without la
 def fold_rows(entries: list[tuple[str, str, str, str]]) -> list[dict]:
     """One row per fold and one pooled row per (dataset root, base split, K); every fold 0..K-1 exactly once."""
     groups: dict[tuple[str, str, int], dict[int, dict]] = {}
+    sources: dict[tuple[str, str, int, int], str] = {}
     for label, root, split, path in entries:
         m = FOLD_SPLIT.match(split)
         if m is None or m["without"]:
             raise ValueError(f"{path}: split {split!r} is not a held-out fold (BASE-foldIofK)")
         fold, k = int(m["fold"]), int(m["folds"])
         metrics = read_metrics(path)
+        lacking = [key for key in ("images", "gt_known_loc", "box_threshold", "MaxBoxAccV2") if metrics.get(key) is None]
+        if lacking:
+            raise ValueError(f"{path}: no {', '.join(lacking)} (not an evaluate_wsol result of a box threshold?)")
         correct = round(metrics["gt_known_loc"] * metrics["images"])
         row = {"dataset root": root, "base split": m["base"], "fold": str(fold), "of": str(k), "label": label,
                "images": metrics["images"], "GT-known Loc": pct(metrics["gt_known_loc"]), "correct boxes": correct,
@@ -51,12 +55,18 @@ def fold_rows(entries: list[tuple[str, str, str, str]]) -> list[dict]:
         if fold in folds:
             raise ValueError(f"{path}: fold {fold} of {k} of {root} {m['base']} is given twice")
         folds[fold] = row
+        sources[(root, m["base"], k, fold)] = path
     rows = []
     for (root, base, k), folds in groups.items():
         missing = sorted(set(range(k)) - set(folds))
         if missing:
             raise ValueError(f"{root} {base}: folds {missing} of {k} are missing; pooling needs all of them")
         ordered = [folds[i] for i in range(k)]
+        sweeps = {i: sorted(c for c in folds[i] if c.startswith("MaxBoxAcc")) for i in range(k)}
+        if any(sweep != sweeps[0] for sweep in sweeps.values()):
+            raise ValueError(f"{root} {base}: the folds were scored at different MaxBoxAcc IoUs ("
+                             + "; ".join(f"{sources[(root, base, k, i)]}: {', '.join(sweeps[i])}" for i in range(k))
+                             + "); evaluate them with the same wsol_eval.maxboxacc_iou")
         images = sum(r["images"] for r in ordered)
         correct = sum(r["correct boxes"] for r in ordered)
         mean = {c: sum(r[c] for r in ordered) / k for c in ordered[0] if c.startswith("MaxBoxAcc")}

@@ -240,10 +240,14 @@ def test_fold_splits_partition_the_base_split_by_sorted_position(tmp_path):
     rest = load_dataset("folder", imgs, "train-without-fold1of3")
     assert [r.image_id for r in rest] == ["a", "c", "d", "f", "g"]
     assert {r.split for r in rest} == {"train-without-fold1of3"}
-    # CUB: the fold of the official training split (ids 1 and 10, numeric order), never a test image
+    # CUB: the fold of the official training split (ids 1 and 10), never a test image (id 2)
     root = make_cub(tmp_path / "CUB_200_2011")
     assert [r.image_id for r in load_dataset("cub", root, "train-fold1of2")] == ["10"]
     assert [r.image_id for r in load_dataset("cub", root, "train-without-fold1of2")] == ["1"]
+    # positions in numeric id order (1, 2, 10), not text order (1, 10, 2)
+    root = make_cub(tmp_path / "CUB_all_train", **{"train_test_split.txt": "1 1\n2 1\n10 1\n"})
+    assert [r.image_id for r in load_dataset("cub", root, "train-fold1of2")] == ["2"]
+    assert [r.image_id for r in load_dataset("cub", root, "train-without-fold1of2")] == ["1", "10"]
 
 
 @pytest.mark.parametrize("split, message", [("train-fold3of3", "one of 0..K-1"), ("train-fold0of1", "K >= 2"),

@@ -39,3 +39,16 @@ def test_incomplete_or_wrong_folds_are_refused(tmp_path, splits, message):
     entries = [(s, ROOT, s, metrics(tmp_path, f"m{i}", 10, 0.5, 0.5, 0.5, 0.5)) for i, s in enumerate(splits)]
     with pytest.raises(ValueError, match=message):
         fold_rows(entries)
+
+
+def test_folds_scored_at_different_ious_or_without_a_threshold_are_refused_naming_the_file(tmp_path):
+    other = tmp_path / "b.json"
+    other.write_text(json.dumps({"images": 10, "gt_known_loc": 0.5, "box_threshold": 0.5, "MaxBoxAccV2": 0.5,
+                                 "MaxBoxAcc@70": 0.4}))
+    entries = [("f0", ROOT, "train-fold0of2", metrics(tmp_path, "a", 10, 0.5, 0.5, 0.5, 0.5)),
+               ("f1", ROOT, "train-fold1of2", str(other))]
+    with pytest.raises(ValueError, match=r"different MaxBoxAcc IoUs .*b\.json: MaxBoxAcc@70, MaxBoxAccV2"):
+        fold_rows(entries)
+    other.write_text(json.dumps({"images": 10, "gt_known_loc": 0.5, "box_threshold": None, "MaxBoxAccV2": None}))
+    with pytest.raises(ValueError, match=r"b\.json: no box_threshold, MaxBoxAccV2"):
+        fold_rows(entries)

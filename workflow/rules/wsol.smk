@@ -118,7 +118,7 @@ rule figure_maps:
 rule table_folds:
     """A recipe's held-out fold scores, per fold and pooled (experiments whose eval_split is BASE-foldIofK)."""
     input:
-        [wsol_metrics(e) for e in fold_experiments()],
+        table_folds_inputs,
     output:
         csv=report(f"{R}/table_folds.csv", caption="../report/table_folds.rst", category="WSOL"),
         md=f"{R}/table_folds.md",
