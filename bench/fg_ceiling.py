@@ -3,9 +3,11 @@ trained WITH the training split's masks. A diagnostic, never a method of the pip
 
 It trains the WSSS cue network (c2am.wsss.cue_model: the init's backbone at stride 16 + conv-BN-ReLU + 1x1 conv,
 BCE) on background labels made from the training masks (255 ignored -> a soft 0.5 target), predicts the
-evaluation split (whole image at --size, averaged with its flip) and scores the foreground (1 - background) as
-`table_fg.csv` does: the mask at 0.5, and refined by predict's dense CRF. With --frozen-stages 5 only the head
-learns (a probe of the frozen ImageNet features); with the default 2 the deeper stages are fine-tuned too.
+evaluation split (whole image at the cue model's test size, averaged with its flip) and scores the foreground
+(1 - background): the mask where its probability is >= 0.5 (the masks supervise it, so it needs no min-max scaling;
+table_fg.csv min-max scales the label-free maps first), and refined by predict's dense CRF as table_fg.csv does
+(min-max scaled, level 0.5). Training settings are the cue_train defaults of the schema unless given. With --frozen-stages 5 only the head
+learns (a probe of the frozen ImageNet features); with 2 the stages 3-5 are fine-tuned too (the README's rows).
 
     python bench/fg_ceiling.py --init results/init/effl0_imagenet.pt \
         --root ../shared/data/coco128_voc --out results/fg_ceiling/effl0.json
@@ -29,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from c2am.data.decode import read_rgb  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
-from c2am.data.readers import read_voc  # noqa: E402
+from c2am.data.readers import load_dataset  # noqa: E402
 from c2am.data.voc import VOC_IGNORE, read_mask  # noqa: E402
 from c2am.foreground_scores import ForegroundScores, mask_score  # noqa: E402
 from c2am.io import image_file  # noqa: E402
@@ -50,18 +52,17 @@ def main() -> None:
     p.add_argument("--root", required=True, help="VOC-layout dataset root")
     p.add_argument("--train-split", default="train")
     p.add_argument("--eval-split", default="val")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--size", type=int, default=320, help="training crop and prediction size")
-    p.add_argument("--frozen-stages", type=int, default=2)
+    p.add_argument("--epochs", type=int, help="default: cue_train.epochs")
+    p.add_argument("--size", type=int, help="training crop and prediction size (default: cue_train.crop / test_size)")
+    p.add_argument("--frozen-stages", type=int, help="default: cue_train.frozen_stages")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="JSON with the scores")
     args = p.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    train = [r for r in read_voc(args.root, args.train_split) if r.mask_path is not None]
-    evals = [r for r in read_voc(args.root, args.eval_split) if r.mask_path is not None]
+    train = [r for r in load_dataset("voc", args.root, args.train_split) if r.mask_path is not None]
+    evals = [r for r in load_dataset("voc", args.root, args.eval_split) if r.mask_path is not None]
     init = torch.load(args.init, map_location="cpu", weights_only=False)
-    s = CueTrainSettings.from_dict({"epochs": args.epochs, "crop": args.size, "test_size": args.size,
-                                    "frozen_stages": args.frozen_stages})
+    given = {"epochs": args.epochs, "crop": args.size, "test_size": args.size, "frozen_stages": args.frozen_stages}
+    s = CueTrainSettings.from_dict({k: v for k, v in given.items() if v is not None})
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -83,7 +84,7 @@ def main() -> None:
         plain, crf = ForegroundScores(), ForegroundScores()
         for r in records:
             mask = read_mask(r.mask_path)
-            fg = 1 - predict_background(model, read_image(r.path), args.size, dev, amp=True)
+            fg = 1 - predict_background(model, read_image(r.path), s.test_size, dev, amp=True)
             plain.add(np.clip(fg, 0, 1), mask, 0.5)
             score, level = mask_score(normalize_map(fg, "minmax"), read_rgb(r.path), 0.5, "crf", max_side)
             crf.add(score, mask, level)

@@ -12,7 +12,9 @@ Reads:  the map / cue / saliency folder, the split's masks (and images for --ref
 
 By hand:
     python -m stages.evaluate_fg --maps results/demo_voc_effl0/maps/val --refine crf --dataset-format voc \
-        --dataset-root results/data/demo/VOC2012 --split val --out results/demo_voc_effl0/fg/val_crf.json
+        --dataset-root results/data/demo/VOC2012 --split val --out results/demo_voc_effl0/fg/val_c2am_crf.json
+    python -m stages.evaluate_fg --cues results/demo_voc_effl0/wsss/cues/val --dataset-format voc \
+        --dataset-root results/data/demo/VOC2012 --split val --out results/demo_voc_effl0/fg/val_cue.json
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ def test_cue_folder_is_scored_as_one_minus_the_background(voc, tmp_path):
     a = np.full((4, 4), 255, np.uint8)
     a[:, :3] = 0  # foreground predicted on 3 columns: IoU 8 / 12
     b = np.full((4, 4), 255, np.uint8)
-    b[:2, :2] = 51  # 1 - 0.2 = 0.8 on the object, 0 elsewhere: min-max scaled to 1 / 0, IoU 1
-    b[3, 3] = 0  # predicted foreground on the ignored pixel does not count
+    b[:2, :2] = 51  # foreground 1 - 0.2 = 0.8 on the object, 0 elsewhere
+    b[3, 3] = 0  # foreground 1 on the ignored pixel (so min-max keeps 0.8): it does not count, IoU 1
     cv2.imwrite(str(cues / "a.png"), a)
     cv2.imwrite(str(cues / "b.png"), b)
     out = tmp_path / "fg.json"

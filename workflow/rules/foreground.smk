@@ -1,5 +1,6 @@
 # Foreground masks against the masks of VOC-layout datasets (results/table_fg.csv): C2AM's maps as predict
-# thresholds them (c2am) and refines them (c2am_crf), DDT with one group (no labels) and the saliency sources.
+# thresholds them (c2am) and refines them (c2am_crf), C2AM self-trained (1 - the background cue of the cue model
+# trained on C2AM's pseudo labels: cue, cue_crf), DDT with one group (no labels) and the saliency sources.
 #
 # Layout: results/EXP/fg/SPLIT_SOURCE.json        one evaluate_fg JSON per source and split
 #         results/EXP/fg/ddt/maps/SPLIT           DDT projection maps with group_by all, from the experiment's init
@@ -34,7 +35,7 @@ rule ddt_maps_all:
 
 
 rule evaluate_fg:
-    """Foreground-mask scores of one source (c2am, c2am_crf, ddt or sal-NAME) on one split."""
+    """Foreground-mask scores of one source (c2am, c2am_crf, cue, cue_crf, ddt or sal-NAME) on one split."""
     input:
         source=fg_source_dir,
         data=data_input,
