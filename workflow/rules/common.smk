@@ -427,8 +427,8 @@ def predict_mask_model(w):
 def predict_flags(wildcards, input):
     """predict's settings as flags, plus the mask model of predict.masks self_trained (one param, so the rule's
     command, and with it the outputs made before the setting existed, stay as they were)."""
-    flags = stage_flags(CFG, wildcards.exp, "predict")
-    return flags + "".join(f" --mask-model {shlex.quote(path)}" for path in input.mask_model)
+    mask_model = "".join(f" --mask-model {shlex.quote(path)}" for path in input.mask_model)
+    return f"{stage_flags(CFG, wildcards.exp, 'predict')}{mask_model}"
 
 
 def fg_experiments():
