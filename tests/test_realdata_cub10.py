@@ -1,10 +1,11 @@
 """Acceptance on real data: C2AM trained WITHOUT labels on the 300 CUB-10 training images (ImageNet
 EfficientNet-Lite0 init, CPU), evaluated on the 243 test images through the real pipeline.
 
-Fails if GT-known Loc (box threshold chosen on the training split's GT boxes) drops below 89 % or MaxBoxAccV2 below
-86 % (measured with the recipe of 2026-12-06, lr 1e-3: 91.36 %, MaxBoxAccV2 88.48 %), or if DDT boxes from the same init (Table 2's
+Fails if GT-known Loc (box threshold chosen on the training split's GT boxes) drops below 90 % or MaxBoxAccV2 below
+87 % (measured with the recipe of 2026-12-06, lr 2e-3: 92.59 %, MaxBoxAccV2 89.44 %), or if DDT boxes from the same init (Table 2's
 baseline, per-class co-localisation of the test images) drop below 80 %, or if `predict` on the test images as a
-plain folder gives IoU >= 0.5 for fewer than 80 % of them (measured: 91.36 %, mean IoU 0.766).
+plain folder gives IoU >= 0.5 for fewer than 80 % of them (measured with the stride-8 recipe of 2026-12-02: 91.36 %,
+mean IoU 0.766).
 Takes about 8 minutes on 2 CPU cores.
 """
 
@@ -37,7 +38,7 @@ def test_cub10_c2am_reaches_89_percent_gt_known_loc(tmp_path):
     summary["ddt_MaxBoxAccV2"] = ddt["MaxBoxAccV2"]
     print(json.dumps(summary))
     assert metrics["images"] == 243 and ddt["images"] == 243
-    assert metrics["gt_known_loc"] >= 0.89 and metrics["MaxBoxAccV2"] >= 0.86, summary
+    assert metrics["gt_known_loc"] >= 0.90 and metrics["MaxBoxAccV2"] >= 0.87, summary
     assert ddt["gt_known_loc"] >= 0.80, summary
     _predict_on_test_images(tmp_path)
 
