@@ -6,8 +6,9 @@ BCE) on background labels made from the training masks (255 ignored -> a soft 0.
 evaluation split (whole image at the cue model's test size, averaged with its flip) and scores the foreground
 (1 - background): the mask where its probability is >= 0.5 (the masks supervise it, so it needs no min-max scaling;
 table_fg.csv min-max scales the label-free maps first), and refined by predict's dense CRF as table_fg.csv does
-(min-max scaled, level 0.5). Training settings are the cue_train defaults of the schema unless given. With --frozen-stages 5 only the head
-learns (a probe of the frozen ImageNet features); with 2 the stages 3-5 are fine-tuned too (the README's rows).
+(min-max scaled, level 0.5). Training settings are the cue_train defaults of the schema unless given. With
+--frozen-stages 5 only the head learns (a probe of the frozen ImageNet features); with 2 the stages 3-5 are
+fine-tuned too (the README's rows).
 
     python bench/fg_ceiling.py --init results/init/effl0_imagenet.pt \
         --root ../shared/data/coco128_voc --out results/fg_ceiling/effl0.json
@@ -38,7 +39,7 @@ from c2am.io import image_file  # noqa: E402
 from c2am.settings import CueTrainSettings, PredictSettings  # noqa: E402
 from c2am.training.loop import pick_device  # noqa: E402
 from c2am.wsol.boxes import normalize_map  # noqa: E402
-from c2am.wsss.cue_model import predict_background, train_cue_model  # noqa: E402
+from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model  # noqa: E402
 
 
 def background_label(mask: np.ndarray) -> np.ndarray:
@@ -72,8 +73,6 @@ def main() -> None:
             cv2.imwrite(str(labels[-1]), background_label(read_mask(r.mask_path)))
         train_cue_model(train, labels, init, s, tmp / "model.pt", tmp / "ck.pt", tmp / "log.jsonl", args.device,
                         progress=False)
-        from c2am.wsss.cue_model import load_cue_model
-
         model, _ = load_cue_model(tmp / "model.pt")
     dev = pick_device(args.device)
     model = model.to(dev)

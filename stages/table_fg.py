@@ -1,6 +1,6 @@
 """table_fg: foreground masks against the masks of a VOC-layout dataset, C2AM (with and without predict's dense CRF)
-and C2AM self-trained (the cue model trained on C2AM's pseudo labels: 1 - its background cue) beside DDT (one group, no labels) and the saliency sources: fg IoU and pixel accuracy of the masks at the predict
-threshold, maxF (beta^2 = 0.3), and the fg IoU at the level chosen on the training split's masks.
+and C2AM self-trained (the cue model trained on C2AM's pseudo labels: 1 - its background cue) beside DDT (one group,
+no labels) and the saliency sources: fg IoU and pixel accuracy of the masks at the predict threshold, maxF (beta^2 = 0.3), and the fg IoU at the level chosen on the training split's masks.
 
 Reads:  evaluate_fg JSONs, a training-split one and an evaluation-split one per row.
 Writes: --out (CSV, percentages) and the same table as Markdown next to it (.md).
@@ -26,7 +26,8 @@ NOTE = ("Foreground = every object class (255 ignored). fg IoU / pixel acc: mean
         "foreground marginal >= 0.5). maxF: beta^2 = 0.3, 255 levels, precision and recall averaged over images. "
         "Level chosen on train: the best of the 255 levels on the training split's masks, its fg IoU on this "
         "split. C2AM self-trained: 1 - the background cue of the cue model trained on C2AM's pseudo labels (no "
-        "labels, no masks), min-max scaled like the maps. DDT: one group (no labels), the experiment's init with the stages.ddt settings, min-max scaled projection. "
+        "labels, no masks), min-max scaled like the maps. DDT: one group (no labels), the experiment's init with "
+        "the stages.ddt settings, min-max scaled projection. "
         "Percentages.")
 
 

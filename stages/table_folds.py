@@ -43,7 +43,8 @@ def fold_rows(entries: list[tuple[str, str, str, str]]) -> list[dict]:
             raise ValueError(f"{path}: split {split!r} is not a held-out fold (BASE-foldIofK)")
         fold, k = int(m["fold"]), int(m["folds"])
         metrics = read_metrics(path)
-        lacking = [key for key in ("images", "gt_known_loc", "box_threshold", "MaxBoxAccV2") if metrics.get(key) is None]
+        lacking = [key for key in ("images", "gt_known_loc", "box_threshold", "MaxBoxAccV2")
+                   if metrics.get(key) is None]
         if lacking:
             raise ValueError(f"{path}: no {', '.join(lacking)} (not an evaluate_wsol result of a box threshold?)")
         correct = round(metrics["gt_known_loc"] * metrics["images"])

@@ -18,7 +18,7 @@ from conftest import CUB10, REPO, need, snakemake
 pytestmark = [pytest.mark.slow, pytest.mark.realdata]
 
 
-def test_cub10_c2am_reaches_89_percent_gt_known_loc(tmp_path):
+def test_cub10_c2am_reaches_90_percent_gt_known_loc(tmp_path):
     need(CUB10)
     device_cfg = tmp_path / "cpu.yaml"
     device_cfg.write_text("device: cpu\nactive_experiments: [cub10_effl0]\n")

@@ -146,15 +146,17 @@ def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_kee
                                   device="cpu", progress=False, mask_model_path=cue)
     assert own["masks"] == "c2am" and self_trained["masks"] == "self_trained" and self_trained["mask_model"] == str(cue)
     model, _ = load_cue_model(cue)
-    expected = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 48, pick_device("cpu"),
-                                                    False), "minmax") >= 0.5
+
+    def foreground_at(size):
+        return normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), size, pick_device("cpu"),
+                                                    False), "minmax")
+
+    at_cue_size = foreground_at(48)
+    expected = at_cue_size >= 0.5
     mask = cv2.imread(str(tmp_path / "st" / "masks" / "a.jpg.png"), cv2.IMREAD_GRAYSCALE)
     assert np.array_equal(mask > 0, expected) and expected.any() and not expected.all()
-    at_predict_size = normalize_map(1 - predict_background(model, read_image(folder / "a.jpg"), 64,
-                                                           pick_device("cpu"), False), "minmax")
-    assert not np.array_equal(mask > 0, at_predict_size >= 0.5)  # the size matters, so the test can tell
-    assert not np.array_equal(mask > 0, normalize_map(1 - predict_background(
-        model, read_image(folder / "a.jpg"), 48, pick_device("cpu"), False), "minmax") >= 0.3)  # and the level
+    assert not np.array_equal(mask > 0, foreground_at(64) >= 0.5)  # the size matters, so the test can tell
+    assert not np.array_equal(mask > 0, at_cue_size >= 0.3)  # and the level
     boxes = [pd.read_parquet(tmp_path / run / "boxes.parquet")[["x0", "y0", "x1", "y1"]] for run in ("c2am", "st")]
     pd.testing.assert_frame_equal(*boxes)
     with pytest.raises(ValueError, match="needs the cue model"):
