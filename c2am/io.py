@@ -68,16 +68,12 @@ class ArtifactBusy(RuntimeError):
     """Another process is producing the same artifact."""
 
 
-@contextlib.contextmanager
-def exclusive(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on artifact `path` (the lock file `.NAME.lock` next to it, fcntl.flock) while the
-    block runs; the lock file is removed when the block ends. When another process holds it (another workflow
-    writing the same results_dir, or an orphaned stage), raise ArtifactBusy naming that process."""
+def _take_lock(lock: Path) -> int:
+    """An open descriptor of `lock` (created if missing) holding its exclusive fcntl lock, with this process's pid,
+    host and start time written into it. Raises ArtifactBusy(holder) when another process holds it; `holder` is
+    what that process wrote there."""
     import fcntl
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = path.with_name(f".{path.name}.lock")
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -91,8 +87,7 @@ def exclusive(path: str | Path) -> Iterator[None]:
                 who = "pid {pid} on {host}, since {since}".format(**json.loads(holder))
             except (ValueError, KeyError):
                 who = "another process"
-            raise ArtifactBusy(f"{path} is being written by {who} (lock {lock}); wait for it to finish, or stop "
-                               f"that process first") from None
+            raise ArtifactBusy(who) from None
         try:  # the holder before us may have removed the file we opened: lock the one that is there
             same = os.fstat(fd).st_ino == os.stat(lock).st_ino
         except FileNotFoundError:
@@ -100,14 +95,54 @@ def exclusive(path: str | Path) -> Iterator[None]:
         if same:
             break
         os.close(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                              "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+    return fd
+
+
+@contextlib.contextmanager
+def exclusive(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on artifact `path` (the lock file `.NAME.lock` next to it, fcntl.flock) while the
+    block runs; the lock file is removed when the block ends. When another process holds it (an orphaned stage,
+    a stage run by hand), raise ArtifactBusy naming that process."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        fd = _take_lock(lock)
+    except ArtifactBusy as busy:
+        raise ArtifactBusy(f"{path} is being written by {busy} (lock {lock}); wait for it to finish, or stop "
+                           f"that process first") from None
+    try:
         yield
     finally:
         lock.unlink(missing_ok=True)  # while still holding it, so nobody can lock a file that is going away
         os.close(fd)
+
+
+WORKFLOW_LOCK = ".c2am-workflow.lock"
+_HELD_WORKFLOW_LOCKS: dict[Path, int] = {}
+
+
+def hold_workflow_lock(results_dir: str | Path) -> Path:
+    """Lock `results_dir` for this workflow run until the process ends (RESULTS/.c2am-workflow.lock, fcntl.flock,
+    released by the kernel even when the process is killed). A second workflow run on the same results_dir,
+    with Snakemake's --nolock too, is refused before it starts any job, so it cannot delete, back up, restore or
+    truncate anything of the running one (Snakemake prepares a job's outputs and log before the stage starts).
+    Returns the lock file."""
+    folder = Path(results_dir).absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = folder / WORKFLOW_LOCK
+    if lock in _HELD_WORKFLOW_LOCKS:
+        return lock
+    try:
+        _HELD_WORKFLOW_LOCKS[lock] = _take_lock(lock)
+    except ArtifactBusy as busy:
+        raise ArtifactBusy(f"another workflow is running on {results_dir} ({busy}; lock {lock}): this run is "
+                           f"refused before it touches anything; wait for that one to finish, or give this run "
+                           f"its own results folder (--config results_dir=OTHER)") from None
+    return lock
 
 
 # ----------------------------------------------------------------------------------------------- atomic writes

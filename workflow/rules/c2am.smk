@@ -5,8 +5,9 @@ rule train_c2am:
         data=data_input,
         extra_data=c2am_extra_input,
     output:
-        model=update(f"{R}/{{exp}}/c2am/model.pt"),  # kept until the new one is complete; restored on failure
+        model=kept(f"{R}/{{exp}}/c2am/model.pt"),
     params:
+        failure=last_failure(f"{R}/{{exp}}/c2am/train.log"),
         data=c2am_data_flags,
         split=data_train_split,
         settings=settings("c2am_train"),

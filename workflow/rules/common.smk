@@ -51,6 +51,36 @@ def yaml_dump(cfg):
     return yaml.safe_dump(json.loads(json.dumps(cfg)), sort_keys=False)
 
 
+# ----------------------------------------------------------------------------------------------- kept outputs
+def kept(path):
+    """An expensive output (a model, a map folder, predictions) that Snakemake does not delete before its job runs
+    and restores when the job fails (update()): a failed re-run loses nothing. Its rule takes
+    `failure=last_failure(LOG)` as a param, so that the next run retries the failed job."""
+    return update(path)
+
+
+class _NoFailure:
+    """The `failure` param of a job whose log has no failure record: Snakemake leaves a value it cannot represent
+    out of its params record, so the param changes no recorded job until a failure happens."""
+
+    def __repr__(self):
+        return "no failure"
+
+
+def last_failure(log):
+    """The `failure` param of a rule with a kept output: the text of its log's failure record (FAILURE_RECORD,
+    written by c2am_failed with the time of the failed run). When a job fails, Snakemake restores its kept output
+    and records the job's params as if it had finished, so the next identical run said "Nothing to be done" and
+    took the previous output for one built with the new settings; the record written since makes the params
+    differ, and the next run retries the job ("Params have changed ... run failed at ...")."""
+
+    def param(wildcards):
+        record = failure_record(log.format(**dict(wildcards.items())))
+        return record.read_text().strip() if record.is_file() else _NoFailure()
+
+    return param
+
+
 # ----------------------------------------------------------------------------------------------- datasets
 def _dataset_of(wildcards):
     """The dataset of a job: its `dataset` wildcard, or its experiment's."""
@@ -424,10 +454,11 @@ def predict_mask_model(w):
     return [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
 
 
-def predict_flags(wildcards, input):
-    """predict's settings as flags, plus the mask model of predict.masks self_trained (one param, so the rule's
-    command, and with it the outputs made before the setting existed, stay as they were)."""
-    mask_model = "".join(f" --mask-model {shlex.quote(path)}" for path in input.mask_model)
+def predict_flags(wildcards):
+    """predict's settings as flags, plus the mask model of predict.masks self_trained. A function of the wildcards
+    only: Snakemake leaves params computed from `input` out of its params check, so a changed setting would not
+    re-run predict."""
+    mask_model = "".join(f" --mask-model {shlex.quote(path)}" for path in predict_mask_model(wildcards))
     return f"{stage_flags(CFG, wildcards.exp, 'predict')}{mask_model}"
 
 

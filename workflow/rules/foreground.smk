@@ -14,10 +14,11 @@ rule ddt_maps_all:
         init=lambda w: f"{R}/init/{experiment(w.exp)['init']}.pt",
         data=data_input,
     output:
-        maps=update(directory(f"{R}/{{exp}}/fg/ddt/maps/{{split}}")),
+        maps=kept(directory(f"{R}/{{exp}}/fg/ddt/maps/{{split}}")),
         boxes=f"{R}/{{exp}}/fg/ddt/boxes/{{split}}.parquet",
         summary=f"{R}/{{exp}}/fg/ddt/ddt_{{split}}.json",
     params:
+        failure=last_failure(f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log"),
         data=data_flags,
         settings=cli_flags({**global_settings(CFG, "ddt"), "group_by": "all"}),
         device=DEVICE,

@@ -5,8 +5,9 @@ rule predict:
         threshold=f"{R}/{{exp}}/boxes/threshold.json",
         mask_model=predict_mask_model,  # the cue model when predict.masks is self_trained, else nothing
     output:
-        update(directory(f"{R}/{{exp}}/predict/{{folder}}")),
+        kept(directory(f"{R}/{{exp}}/predict/{{folder}}")),
     params:
+        failure=last_failure(f"{R}/{{exp}}/logs/predict_{{folder}}.log"),
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
         settings=predict_flags,  # with --mask-model when predict.masks is self_trained

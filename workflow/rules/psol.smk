@@ -8,10 +8,11 @@ rule ddt_boxes:
         init=f"{R}/init/{{init}}.pt",
         data=data_input,
     output:
-        maps=update(directory(f"{R}/ddt/{{dataset}}/{{init}}/maps/{{split}}")),
+        maps=kept(directory(f"{R}/ddt/{{dataset}}/{{init}}/maps/{{split}}")),
         boxes=f"{R}/ddt/{{dataset}}/{{init}}/boxes/{{split}}.parquet",
         summary=f"{R}/ddt/{{dataset}}/{{init}}/ddt_{{split}}.json",
     params:
+        failure=last_failure(f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log"),
         data=data_flags,
         settings=global_flags("ddt"),
         device=DEVICE,
@@ -55,8 +56,9 @@ rule train_localizer:
         boxes=pseudo_boxes,
         data=data_input,
     output:
-        model=update(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/model.pt"),
+        model=kept(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/model.pt"),
     params:
+        failure=last_failure(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log"),
         data=data_flags,
         split=data_train_split,
         settings=recipe_flags("localizer"),
@@ -82,8 +84,9 @@ rule train_classifier:
         init=recipe_init("classifier"),
         data=data_input,
     output:
-        model=update(f"{R}/classifiers/{{dataset}}/{{classifier}}/model.pt"),
+        model=kept(f"{R}/classifiers/{{dataset}}/{{classifier}}/model.pt"),
     params:
+        failure=last_failure(f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log"),
         data=data_flags,
         split=data_train_split,
         settings=recipe_flags("classifier"),

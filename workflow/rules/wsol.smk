@@ -7,8 +7,9 @@ rule extract_maps:
         model=f"{R}/{{exp}}/c2am/model.pt",
         data=data_input,
     output:
-        update(directory(f"{R}/{{exp}}/maps/{{split}}")),
+        kept(directory(f"{R}/{{exp}}/maps/{{split}}")),
     params:
+        failure=last_failure(f"{R}/{{exp}}/logs/extract_maps_{{split}}.log"),
         data=data_flags,
         settings=settings("extract"),
         device=DEVICE,

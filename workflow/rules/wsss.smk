@@ -13,8 +13,9 @@ rule train_cam:
         init=lambda w: f"{R}/init/{CFG['cams'][w.cam]['init']}.pt",
         data=data_input,
     output:
-        model=update(f"{R}/cams/{{dataset}}/{{cam}}/model.pt"),
+        model=kept(f"{R}/cams/{{dataset}}/{{cam}}/model.pt"),
     params:
+        failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/train.log"),
         data=data_flags,
         split=data_train_split,
         settings=recipe_flags("cam"),
@@ -40,8 +41,9 @@ rule make_cams:
         model=f"{R}/cams/{{dataset}}/{{cam}}/model.pt",
         data=data_input,
     output:
-        update(directory(f"{R}/cams/{{dataset}}/{{cam}}/cams/{{split}}")),
+        kept(directory(f"{R}/cams/{{dataset}}/{{cam}}/cams/{{split}}")),
     params:
+        failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log"),
         data=data_flags,
         settings=global_flags("cam_infer"),
         device=DEVICE,
@@ -147,8 +149,9 @@ rule train_cue_model:
         labels=f"{R}/{{exp}}/wsss/cue_labels",
         data=data_input,
     output:
-        model=update(f"{R}/{{exp}}/wsss/cue_model.pt"),
+        model=kept(f"{R}/{{exp}}/wsss/cue_model.pt"),
     params:
+        failure=last_failure(f"{R}/{{exp}}/logs/train_cue_model.log"),
         data=data_flags,
         split=data_train_split,
         settings=cue_train_flags,
@@ -174,8 +177,9 @@ rule predict_cues:
         model=f"{R}/{{exp}}/wsss/cue_model.pt",
         data=data_input,
     output:
-        update(directory(f"{R}/{{exp}}/wsss/cues/{{split}}")),
+        kept(directory(f"{R}/{{exp}}/wsss/cues/{{split}}")),
     params:
+        failure=last_failure(f"{R}/{{exp}}/logs/predict_cues_{{split}}.log"),
         data=data_flags,
         test_size=lambda w: stage_settings(CFG, w.exp, "cue_train")["test_size"],
         device=DEVICE,
