@@ -54,8 +54,8 @@ def yaml_dump(cfg):
 # ----------------------------------------------------------------------------------------------- kept outputs
 def kept(path):
     """An expensive output (a model, a map folder, predictions) that Snakemake does not delete before its job runs
-    and restores when the job fails (update()): a failed re-run loses nothing. Its rule takes
-    `failure=last_failure(LOG)` as a param, so that the next run retries the failed job."""
+    and restores when the job fails (update()): a failed re-run loses nothing. The param
+    `failure=last_failure(LOG)` goes with it, so that the next run retries a failed job."""
     return update(path)
 
 
@@ -67,9 +67,15 @@ class _NoFailure:
         return "no failure"
 
 
+def failure_record(log):
+    """The failure record that c2am_failed (Snakefile) writes for LOG when a job fails: .LOG.failure beside it."""
+    log = Path(log)
+    return log.with_name(f".{log.name}.failure")
+
+
 def last_failure(log):
-    """The `failure` param of a rule with a kept output: the text of its log's failure record (FAILURE_RECORD,
-    written by c2am_failed with the time of the failed run). When a job fails, Snakemake restores its kept output
+    """The `failure` param that goes with a kept output, from the failure record of the job's log (written by
+    c2am_failed with the time of the failed run). When a job fails, Snakemake restores its kept output
     and records the job's params as if it had finished, so the next identical run said "Nothing to be done" and
     took the previous output for one built with the new settings; the record written since makes the params
     differ, and the next run retries the job ("Params have changed ... run failed at ...")."""
