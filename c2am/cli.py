@@ -14,6 +14,7 @@ import sys
 
 from .config import flag, section_props
 from .data.readers import load_dataset
+from .io import check_out_paths
 
 WHERE = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
          "classifier_train": "classifiers.*.settings / classifier_presets",
@@ -125,13 +126,55 @@ def print_summary(summary: dict) -> None:
     print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in summary.items()}, default=str))
 
 
+# flags naming what a stage writes; every other flag naming an existing path is one of its inputs
+OUTPUT_FLAGS = {"out", "out_dir", "out_model", "out_maps", "out_boxes", "metrics", "summary", "train_log",
+                "checkpoint", "figure"}
+NOT_PATHS = {"device", "split", "train_split", "eval_split", "dataset_format", "background", "method", "title"}
+
+
+def check_stage_paths(args: argparse.Namespace) -> None:
+    """Refuse, before a stage starts, outputs that are, contain or lie inside (a recursively listed folder:
+    --images, a `folder` dataset) one of its inputs, or each other (c2am.io.check_out_paths)."""
+    values = vars(args)
+    outputs = {flag(k): v for k, v in values.items() if k in OUTPUT_FLAGS and isinstance(v, str)}
+    inputs, listed = {}, set()
+
+    def add(name: str, value) -> None:
+        if isinstance(value, (list, tuple)):
+            for i, item in enumerate(value):
+                add(f"{name}[{i}]" if not isinstance(item, (list, tuple)) else name, item)
+        elif isinstance(value, str):
+            for piece in value.split("="):  # LABEL=COLOUR=PATH entries of the figure stages
+                if piece and os.path.exists(piece):
+                    inputs[name if name not in inputs else f"{name} ({piece})"] = piece
+
+    for k, v in values.items():
+        if k not in OUTPUT_FLAGS and k not in NOT_PATHS:
+            add(flag(k), v)
+    if values.get("images"):
+        listed.add("--images")
+    if values.get("dataset_format") == "folder":
+        listed.add("--dataset-root")
+    for fmt, root, _ in values.get("extra_data") or ():
+        if fmt == "folder" and os.path.exists(root):
+            inputs[f"--extra-data folder {root}"] = root
+            listed.add(f"--extra-data folder {root}")
+    check_out_paths(outputs, inputs, listed)
+
+
 def main(run, parser: argparse.ArgumentParser) -> None:
-    """Parse, run, and turn known user errors into one clear line and exit status 1."""
+    """Parse, check the output paths against the inputs, run, and turn known user errors into one clear line and
+    exit status 1 (Ctrl-C: one line, exit status 130)."""
     args = parser.parse_args()
     if "device" in vars(args):  # stages with add_device_args: --threads are torch's threads
         set_threads(args.threads)
     try:
+        check_stage_paths(args)
         run(args)
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C): stopped before the end; nothing of this run was kept, earlier outputs are "
+              "unchanged", file=sys.stderr)
+        raise SystemExit(130) from None
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         print(f"error: {user_message(exc)}", file=sys.stderr)
         raise SystemExit(1) from exc

@@ -177,6 +177,7 @@ def _validate(config: dict) -> dict:
     for name in cfg["active_experiments"]:
         if name not in cfg["experiments"]:
             raise ConfigError(f"{source}: active_experiments lists {name!r}, which is not a key of experiments")
+    _check_datasets(cfg, config, source)
     for name, init in cfg["inits"].items():
         if init["source"] in ("moco", "detco", "file") and not init["path"]:
             raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
@@ -193,6 +194,67 @@ def _validate(config: dict) -> dict:
     cfg["predict_folders"] = {name: _from_repo(path) for name, path in cfg["predict_folders"].items()}
     _add_sensitivity_experiments(cfg, source)
     return cfg
+
+
+CUB_SPLITS = ("train", "test", "all")  # c2am.data.readers.read_cub
+
+
+def _check_datasets(cfg: dict, raw: dict, source: str) -> None:
+    """What would otherwise fail only when a job runs: split names (a fold BASE-foldIofK needs I < K, K >= 2, and a
+    split BASE that the layout has) and the root of every dataset an active experiment reads (its own or its
+    c2am_extra_data), unless the pipeline generates it. Datasets no active experiment uses may point nowhere (a
+    config lists datasets a machine may not have)."""
+    from .data.readers import FOLD_SPLIT
+
+    used: dict[str, list[str]] = {}
+    for exp in cfg["active_experiments"]:
+        for ds in (cfg["experiments"][exp]["dataset"], *cfg["experiments"][exp]["c2am_extra_data"]):
+            used.setdefault(ds, []).append(exp)
+    for name, ds in cfg["datasets"].items():
+        given = raw["datasets"][name]["root"]
+        if name in used and not ds["generate"] and not Path(ds["root"]).exists():
+            exps = used[name]
+            raise ConfigError(
+                f"{source}: datasets.{name}.root = {given!r} does not exist ({ds['root']}"
+                f"{'; relative roots are relative to the repository root' if not Path(given).is_absolute() else ''})"
+                f"; the {ds['format']} dataset {name!r} is read by active experiment{'s' if len(exps) > 1 else ''} "
+                f"{', '.join(exps)}. Put the data there, correct the root, or leave "
+                f"{'them' if len(exps) > 1 else 'it'} out of active_experiments")
+        for key in ("train_split", "eval_split"):
+            split = ds[key]
+            base = split
+            m = FOLD_SPLIT.match(split)
+            if m is not None:
+                fold, folds, base = int(m["fold"]), int(m["folds"]), m["base"]
+                if folds < 2 or fold >= folds:
+                    raise ConfigError(
+                        f"{source}: datasets.{name}.{key} = {split!r} names fold {fold} of {folds}, but "
+                        + ("a split needs at least 2 folds" if folds < 2 else
+                           f"the folds of {folds} are numbered 0 to {folds - 1}")
+                        + " (BASE-foldIofK / BASE-without-foldIofK with 0 <= I < K)")
+            problem = _missing_split(ds, base)
+            if problem:
+                raise ConfigError(f"{source}: datasets.{name}.{key} = {split!r}: {problem}")
+
+
+def _missing_split(ds: dict, split: str) -> str | None:
+    """Why dataset `ds` has no split `split` (checked on disk for VOC / ImageNet roots that exist), or None."""
+    if ds["format"] == "cub":
+        if split not in CUB_SPLITS:
+            return f"a CUB dataset has the splits {', '.join(CUB_SPLITS)} (and folds of them, e.g. train-fold0of3)"
+        return None
+    root = Path(ds["root"])
+    if ds["generate"] or not root.is_dir():
+        return None
+    if ds["format"] == "voc":
+        lists = [root / "ImageSets" / sub / f"{split}.txt" for sub in ("Segmentation", "Main")]
+        if not any(p.is_file() for p in lists):
+            return f"the VOC dataset has no split list {lists[0]} (nor {lists[1]})"
+    elif ds["format"] == "imagenet":
+        if not (root / split).is_dir() and not (root / "metadata" / "ILSVRC" / split / "image_ids.txt").is_file():
+            return (f"the ImageNet dataset has no folder {root / split} (nor "
+                    f"{root / 'metadata' / 'ILSVRC' / split / 'image_ids.txt'})")
+    return None
 
 
 SENSITIVITY_STUDIES = ("alpha", "head_init", "loss_variant")

@@ -8,7 +8,9 @@ c2am.foreground_scores.mask_score); the box is the bounding rectangle of the lar
 probability of a cue model trained on C2AM's own pseudo labels (c2am.wsss.cue_model), and the box still from
 C2AM's map. Images that
 cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
-map is constant (no foreground/background contrast) gets an empty mask and no box, flagged `empty_map`.
+map has no foreground/background contrast (c2am.wsol.boxes.flat_maps: a blank image, or a constant map) gets an
+empty mask and no box, flagged `empty_map`. A file whose name is not UTF-8 is written (outputs and its row of
+boxes.parquet) under its escaped name (c2am.names: caf\\xe9.jpg -> caf%E9.jpg), listed in the summary's `renamed`.
 
 Output names keep the input's whole relative path, extension included (photo.jpg -> masks/photo.jpg.png,
 previews/photo.jpg.jpg), so image.bmp and image.tif of one folder never overwrite each other.
@@ -32,12 +34,13 @@ from .data.decode import ImageDecodeError
 from .data.images import eval_view, read_image
 from .data.readers import list_images
 from .foreground_scores import mask_score
-from .io import atomic_dir, write_parquet
+from .io import atomic_dir, check_out_paths, read_parquet_meta, write_image, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
 from .progress import progress_bar
 from .training.loop import infer, inference_model, pick_device
-from .wsol.boxes import boxes_from_map, normalize_map
+from .names import readable, safe_names
+from .wsol.boxes import boxes_from_map, flat_maps, normalize_map
 from .wsss.cue_model import load_cue_model, predict_background
 
 # The level of predict.masks self_trained on the min-max scaled foreground of the cue model: the box threshold was
@@ -90,6 +93,16 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
     return out
 
 
+def legacy_predictions(folder: Path) -> set[str] | None:
+    """The files of a predict folder written before output markers: boxes.parquet of predict, summary.json and
+    each listed image's mask and preview."""
+    if read_parquet_meta(folder / "boxes.parquet").get("stage") != "predict":
+        return None
+    rels = [Path(f) for f in pd.read_parquet(folder / "boxes.parquet", columns=["file"])["file"]]
+    return {"boxes.parquet", "summary.json", *(("masks" / output_name(r, ".png")).as_posix() for r in rels),
+            *(("previews" / output_name(r, ".jpg")).as_posix() for r in rels)}
+
+
 @torch.no_grad()
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True,
@@ -105,32 +118,42 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
             "needs the cue model trained on C2AM's pseudo labels (--mask-model, rule train_cue_model)"
             if mask_model_path is None else "takes no mask model (--mask-model is for masks self_trained)"))
     folder = Path(folder)
+    if folder.is_file():
+        raise NotADirectoryError(f"--images {folder} is a file, not a folder: predict reads every image under a "
+                                 "folder (give the folder that holds it)")
+    # the output folder is replaced as a whole: never the images' folder, one holding it, or one inside it
+    check_out_paths({"--out-dir": out_dir}, {"--images": folder, "--model": model_path,
+                                             "--mask-model": mask_model_path}, listed=("--images",))
     files = list_images(folder)
     dev = pick_device(device)
     model, ck = load_trained(model_path)
     model = inference_model(model, dev, True)
     mask_model = mask_size = None
     if mask_model_path:  # run as predict_cues runs it for table_fg: at its own test size
-        cue_net, cue_ck = load_cue_model(mask_model_path)
+        cue_net, cue_ck = load_cue_model(mask_model_path, fits=ck, option="--mask-model")
         mask_model, mask_size = inference_model(cue_net, dev, True), cue_ck["settings"]["test_size"]
     on_gpu = dev.type == "cuda"
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
     rows, skipped, empty = [], [], 0
+    # a name that is not UTF-8 cannot go into Parquet, JSON or OpenCV: its outputs and rows use its escaped form
+    rels = [str(f.relative_to(folder)) for f in files]
+    renamed = safe_names(rels)
+    names = [renamed.get(r, r) for r in rels]
     fg_map = partial(model.averaged_foreground_map, scales=s.scales, flip=s.flip)
     needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, legacy_predictions, "predict") as tmp:
         for indices, views, originals, bad in progress_bar(loader, len(loader), "predict", progress):
-            skipped += [{"file": str(files[i].relative_to(folder)), "error": err} for i, err in bad]
+            skipped += [{"file": names[i], "error": readable(err)} for i, err in bad]
             if views is None:
                 continue
             maps = infer(fg_map, views, dev, True, s.amp).cpu().numpy()
-            for i, fg, img in zip(indices, maps, originals):
-                rel = files[i].relative_to(folder)
+            for i, fg, img, flat in zip(indices, maps, originals, flat_maps(maps, views)):
+                rel = Path(names[i])
                 h, w = img.shape[-2:]
                 full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
-                is_empty = bool(full.max() <= 0)
+                is_empty = bool(flat)  # no contrast (a blank image): empty mask, no box
                 rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
                 if mask_model is None:
                     mask_map, mask_threshold = full, threshold
@@ -145,16 +168,20 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 empty += is_empty
                 mask_path = tmp / "masks" / output_name(rel, ".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(mask_path), mask.astype(np.uint8) * 255)
+                write_image(mask_path, mask.astype(np.uint8) * 255)
                 if s.previews:
                     prev = tmp / "previews" / output_name(rel, ".jpg")
                     prev.parent.mkdir(parents=True, exist_ok=True)
                     rgb = overlay(rgb_full, mask, box)
-                    cv2.imwrite(str(prev), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+                    write_image(prev, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
                 x0, y0, x1, y1 = box if box is not None else (np.nan,) * 4
-                rows.append({"file": str(rel), "width": w, "height": h, "x0": float(x0), "y0": float(y0),
+                rows.append({"file": names[i], "width": w, "height": h, "x0": float(x0), "y0": float(y0),
                              "x1": float(x1), "y1": float(y1), "threshold": threshold,
                              "foreground_fraction": float(mask.mean()), "empty_map": is_empty})
+        if files and not rows and len(skipped) == len(files):
+            listed = "; ".join(f"{item['file']}: {item['error']}" for item in skipped[:10])
+            raise ValueError(f"none of the {len(files)} images under {folder} could be read ({listed}"
+                             f"{f'; and {len(skipped) - 10} more' if len(skipped) > 10 else ''}); nothing written")
         table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
                                             "foreground_fraction", "empty_map"])
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
@@ -162,9 +189,12 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                    "flip": s.flip, "refine": s.refine, "model": str(model_path), "masks": s.masks,
                    "mask_model": None if mask_model_path is None else str(mask_model_path),
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
-                   "seconds": round(time.time() - start, 2), "skipped": skipped}
+                   "seconds": round(time.time() - start, 2), "skipped": skipped,
+                   "renamed": [{"file": renamed[r], "name": readable(r)} for r in rels if r in renamed]}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+    for item in summary["renamed"]:
+        print(f"renamed {item['name']} -> {item['file']} (its name is not UTF-8)", file=sys.stderr)
     for item in skipped:
         print(f"skipped {item['file']}: {item['error']}", file=sys.stderr)
     return summary

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 SCHEMA_VERSION = 1
 LOW_SPACE = 64 * 2 ** 20  # a write that fails with less than this free is reported as a full disk
@@ -154,6 +154,8 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"refusing to overwrite existing {path}")
+    if path.is_dir() or not path.name:
+        raise UnsafeOutput(f"{path} is a folder: this output is a file; give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     os.close(fd)
@@ -171,26 +173,191 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield an empty folder `<path>.part` (held exclusively: a second writer of the same folder is refused);
-    when the block succeeds it replaces `path` (one rename), else it is removed and `path` is left as it was."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
+def atomic_dir(path: str | Path, legacy: Callable[[Path], set[str] | None] | None = None,
+               what: str = "this stage") -> Iterator[Path]:
+    """Yield an empty temporary folder (a hidden, uniquely named sibling of `path`, held exclusively: a second
+    writer of the same folder is refused); when the block succeeds it replaces `path` (one rename), else it is
+    removed and `path` is left as it was. The folder gets a marker (OUTPUT_MARKER) listing the files written.
+
+    An existing `path` is replaced only when it is ours: empty, holding only the files its marker lists, or, for
+    a folder written before markers, holding only what `legacy(path)` recognises (the files `what` writes);
+    anything else is refused before the work starts (UnsafeOutput naming the folder and the files that are not
+    ours). Nothing but our own uniquely named temporaries is created or removed beside `path`."""
+    path = out_dir_path(path)
     with exclusive(path):
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+        check_replaceable(path, legacy, what)  # before the work: a refusal costs nothing
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent))
         try:
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700; give the folder the usual permissions
             with write_errors_named(path, writes_only=False):
                 yield tmp
+                _write_marker(tmp, what)
+            check_replaceable(path, legacy, what)  # again: nothing may have appeared there meanwhile
+            _replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        old = path.with_name(path.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------------------------- output safety
+OUTPUT_MARKER = ".c2am-output.json"  # in every folder atomic_dir wrote: the producing stage and its files
+ENGINE_FILES = {".snakemake_timestamp"}  # what Snakemake itself puts into a directory() output (its mtime carrier)
+
+
+class UnsafeOutput(ValueError):
+    """An output path whose writing would overwrite or delete something the pipeline did not write: an input, a
+    folder holding other files, another output."""
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def out_dir_path(path: str | Path) -> Path:
+    """The absolute, symlink-resolved path of an output folder (`.` and `..` included); the file-system root is
+    refused."""
+    given = path
+    path = Path(os.path.realpath(os.path.abspath(path)))
+    if not path.name or path == path.parent:
+        raise UnsafeOutput(f"cannot write an output folder at {given!r} ({path}): give a folder name")
+    cwd = Path(os.path.realpath(os.getcwd()))
+    if path == cwd or path in cwd.parents:
+        where = "the current folder" if path == cwd else "a folder holding the current folder"
+        raise UnsafeOutput(f"output folder {str(given)!r} ({path}) is {where}: an output folder is replaced as a "
+                           f"whole; give a folder of its own, e.g. {cwd / 'out'}")
+    return path
+
+
+def _shown(given: str | Path, real: Path) -> str:
+    return f"{given}" if str(given) == str(real) else f"{given} (= {real})"
+
+
+def check_out_paths(outputs: dict, inputs: dict | None = None, listed: tuple | list | set = ()) -> None:
+    """Refuse outputs that would overwrite or delete an input, or each other, before any work starts. `outputs`
+    and `inputs` map a flag (named in the message, e.g. "--out-dir") to its path (None: not given); `listed` are
+    the input folders read recursively (predict's --images, a `folder` dataset's root). Refused: an output that
+    is an input; an output that contains an input (an output folder is replaced as a whole); an output inside a
+    listed input folder (it would be read back as input next time); two outputs with the same path or one
+    inside the other."""
+    def real(p) -> Path:
+        return Path(os.path.realpath(os.path.abspath(p)))
+
+    outs = [(flag, p, real(p)) for flag, p in outputs.items() if p not in (None, "")]
+    ins = [(flag, p, real(p)) for flag, p in (inputs or {}).items() if p not in (None, "")]
+    for flag, given, out in outs:
+        for in_flag, in_given, inp in ins:
+            if out == inp:
+                raise UnsafeOutput(f"{flag} {_shown(given, out)} is the {in_flag} input {in_given}: refusing to "
+                                   f"write an output onto an input; give {flag} a path of its own")
+            if out in inp.parents:
+                raise UnsafeOutput(f"{flag} {_shown(given, out)} contains the {in_flag} input {in_given}: writing "
+                                   f"{flag} would replace it; give {flag} a folder of its own, not one holding {inp}")
+            if in_flag in listed and inp in out.parents:
+                raise UnsafeOutput(f"{flag} {_shown(given, out)} lies inside the {in_flag} folder {in_given}, which "
+                                   f"is read recursively: the outputs would be read as inputs next time; give "
+                                   f"{flag} a path outside {inp}")
+    for flag, given, out in outs:
+        for other_flag, other_given, other in outs:
+            if other_flag == flag:
+                continue
+            if out == other:
+                raise UnsafeOutput(f"{flag} and {other_flag} are the same path {_shown(given, out)}: give each "
+                                   "output its own")
+            if other in out.parents:
+                raise UnsafeOutput(f"{flag} {_shown(given, out)} lies inside {other_flag} {other_given}, which is "
+                                   f"written as a whole: give {flag} a path outside it")
+
+
+def _listing(folder: Path) -> list[str]:
+    """Every file, link and other non-folder entry under `folder` (relative POSIX paths; links not followed)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        for d in list(dirs):
+            if os.path.islink(os.path.join(root, d)):  # a linked folder is an entry of its own, not walked
+                dirs.remove(d)
+                files.append(d)
+        found += [(rel / f).as_posix() for f in files]
+    return sorted(found)
+
+
+def _write_marker(folder: Path, what: str) -> None:
+    (folder / OUTPUT_MARKER).write_text(json.dumps({"stage": what, "files": _listing(folder)}, indent=0) + "\n")
+
+
+def _marked_files(folder: Path) -> set[str] | None:
+    try:
+        files = json.loads((folder / OUTPUT_MARKER).read_text())["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return {str(f) for f in files} if isinstance(files, list) else None
+
+
+def check_replaceable(path: Path, legacy: Callable[[Path], set[str] | None] | None = None,
+                      what: str = "this stage") -> None:
+    """Raise UnsafeOutput unless output folder `path` may be replaced: absent, an empty folder, a folder holding
+    only the files its marker lists, or (written before markers) only the files `legacy(path)` recognises."""
+    if not os.path.lexists(path):
+        return
+    if not path.is_dir():
+        raise UnsafeOutput(f"{path} exists and is not a folder: refusing to replace it with the folder {what} "
+                           "writes; remove it or give another path")
+    present = [f for f in _listing(path) if f not in ENGINE_FILES]
+    if not present:
+        return
+    ours = _marked_files(path)
+    if ours is not None:
+        ours = ours | {OUTPUT_MARKER}
+    elif legacy is not None:
+        try:
+            ours = legacy(path)
+        except Exception:  # noqa: BLE001 - an unreadable old output is not recognised as ours
+            ours = None
+    if ours is None:
+        foreign = present
+        why = "no file of it is recognisably an output of " + what
+    else:
+        foreign = [f for f in present if f not in ours]
+        why = f"these files were not written by {what}"
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise UnsafeOutput(f"output folder {path} already holds files the pipeline did not write ({why}: {shown}); "
+                           "refusing to replace it: give a new or empty folder, or move those files away")
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Move the finished folder src onto dst (checked to be ours, or absent): dst is first renamed into a
+    uniquely named hidden holder folder, which is then removed; no other sibling is touched."""
+    if not os.path.lexists(dst):
+        os.rename(src, dst)
+        return
+    holder = Path(tempfile.mkdtemp(prefix=f".{dst.name}.", suffix=".old", dir=dst.parent))
+    os.rename(dst, holder / dst.name)
+    try:
+        os.rename(src, dst)
+    except BaseException:
+        os.rename(holder / dst.name, dst)  # put the old folder back
+        holder.rmdir()
+        raise
+    shutil.rmtree(holder, ignore_errors=True)
+
+
+def legacy_manifest_layout(stage: str, manifest: str = "manifest.parquet", column: str = "file",
+                           extra: Callable[[Any], set[str]] | None = None) -> Callable[[Path], set[str] | None]:
+    """Recognise a folder written before output markers: `manifest` at its top with our `c2am` metadata naming
+    `stage`; its files are the manifest, the files of its `column` (or `extra(table)`)."""
+    def recognise(folder: Path) -> set[str] | None:
+        import pandas as pd
+
+        if read_parquet_meta(folder / manifest).get("stage") != stage:
+            return None
+        table = pd.read_parquet(folder / manifest)
+        files = extra(table) if extra is not None else {str(f) for f in table[column]}
+        return {manifest, *files}
+
+    return recognise
 
 
 def _tensor_bytes(obj) -> int:
@@ -222,25 +389,51 @@ class CodeInCheckpoint(ValueError):
 def torch_load_plain(path: Path, allowed: list | tuple = ()) -> Any:
     """torch.load with weights_only=True (tensors and plain values; `allowed`: extra plain record types), so a
     crafted file cannot run code. Raises CodeInCheckpoint for a file that holds other objects (naming the first),
-    ValueError for a corrupt / truncated / non-torch file; both name the file."""
+    ValueError for a corrupt / truncated / non-torch file; both name the file (`path` may also be a file object,
+    e.g. the bytes of a tensor inside another file). torch's own text is never passed on whole: it advises
+    re-running with weights_only=False, i.e. letting the file run code, which this pipeline never does."""
+    import warnings
+
     import torch
 
+    name = path if isinstance(path, (str, os.PathLike)) else "embedded torch data"
     try:
-        with torch.serialization.safe_globals(list(allowed)):
+        with torch.serialization.safe_globals(list(allowed)), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*TorchScript archive")  # refused below, with its name
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         found = re.findall(r"GLOBAL ([\w.]+)", str(exc))  # a class or function the file would import and call
         if found:
-            raise CodeInCheckpoint(f"{path} holds Python objects beyond tensors and plain values ({found[0]}), "
-                                   "which could run code; it is not loaded") from exc
-        raise ValueError(f"cannot read {path}: not a torch file, or a corrupt one ({_last_line(exc)})") from exc
+            raise CodeInCheckpoint(f"{name} holds Python objects beyond tensors and plain values ({found[0]}), "
+                                   "which could run code; it is not loaded") from None
+        raise ValueError(f"cannot read {name}: not a torch file, or a corrupt one ({_last_line(exc)})") from None
     except Exception as exc:  # truncated zip, wrong format
-        raise ValueError(f"cannot read {path}: not a torch file, or a corrupt one ({_last_line(exc)})") from exc
+        if "TorchScript" in str(exc):
+            raise ValueError(f"cannot read {name}: it is a TorchScript archive (torch.jit.save), not a file of "
+                             "tensors; save the model's state_dict() with torch.save instead") from None
+        if "legacy .tar format" in str(exc):
+            raise ValueError(f"cannot read {name}: it is in the .tar format of PyTorch before 0.4, which cannot be "
+                             "read without running the code it holds; use a checkpoint saved by a current "
+                             "PyTorch (torch.save of a state_dict)") from None
+        raise ValueError(f"cannot read {name}: not a torch file, or a corrupt one ({_last_line(exc)})") from None
 
 
 def _last_line(exc: BaseException) -> str:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip() and "documentation" not in line]
-    return lines[-1] if lines else type(exc).__name__
+    """The last line of an error from torch.load that says what is wrong with the file, without torch's advice
+    (to load it with weights_only=False, or to file an issue) and without terminal colour codes."""
+    # torch's advice (PyTorch >= 2.6): re-run with weights_only=False, i.e. let the file run code
+    advice = re.compile(r"weights.only|trusted source|arbitrary code|file an issue|documentation|can still be loaded|"
+                        r"Alternatively|In PyTorch \d|internal miniz error|If you are seeing this error|"
+                        r"This can happen if", re.IGNORECASE)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    kept = []
+    for line in text.splitlines():
+        sentences = re.split(r"(?<=[.!?])\s+", line.strip())
+        line = " ".join(s for s in sentences if s and not advice.search(s)).strip()
+        line = re.sub(r"^WeightsUnpickler error:\s*", "", line)
+        if line:
+            kept.append(line)
+    return kept[-1].rstrip(".") if kept else type(exc).__name__
 
 
 def load_artifact(path: str | Path, what: str, producer: str, required: tuple[str, ...]) -> dict:
@@ -313,23 +506,35 @@ def image_file(image_id: str, suffix: str = ".png") -> str:
     return f"{image_id}{suffix}"
 
 
-def write_gray_png(path: str | Path, image) -> None:
-    """A uint8 map (cue, saliency, pseudo label) as a grayscale PNG; a failed write is an error naming the file."""
+def write_image(path: str | Path, image, params=()) -> None:
+    """An image file encoded by OpenCV (format from the suffix) and written by Python: OpenCV's own file functions
+    cannot take every file name (one that is not UTF-8 crashes them); a failure names the file."""
     import cv2
 
-    if not cv2.imwrite(str(path), image):
-        raise OSError(f"could not write {path}")
+    from .names import readable
+
+    path = Path(path)
+    ok, data = cv2.imencode(path.suffix, image, list(params))
+    if not ok:
+        raise OSError(f"could not encode {readable(path)} as {path.suffix}")
+    path.write_bytes(data.tobytes())
+
+
+def write_gray_png(path: str | Path, image) -> None:
+    """A uint8 map (cue, saliency, pseudo label) as a grayscale PNG; a failed write is an error naming the file."""
+    write_image(path, image)
 
 
 def write_image_folder(out_dir: str | Path, stage: str, meta: dict, items, writer=write_gray_png,
                        suffix: str = ".png") -> list[dict]:
     """A folder of one file per image plus manifest.parquet (image_id, file, and each item's extra columns),
     written as OUT.part and renamed when complete. `items` yields (image_id, array, extra columns dict);
-    `writer(path, array)` writes one file (default: a grayscale PNG)."""
+    `writer(path, array)` writes one file (default: a grayscale PNG). An existing OUT is replaced only when it is
+    such a folder of `stage` (see atomic_dir)."""
     import pandas as pd
 
     rows = []
-    with atomic_dir(out_dir) as tmp:
+    with atomic_dir(out_dir, legacy_manifest_layout(stage), stage) as tmp:
         for image_id, array, extra in items:
             name = image_file(image_id, suffix)
             (tmp / name).parent.mkdir(parents=True, exist_ok=True)

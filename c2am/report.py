@@ -52,6 +52,9 @@ def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: s
     """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""
     import pandas as pd
 
+    if Path(out).suffix.lower() == ".md":  # the CSV and its Markdown rendering would be one file
+        raise ValueError(f"--out {out}: the table's Markdown rendering is written next to the CSV as .md; give a "
+                         ".csv name")
     if not rows:
         raise ValueError(f"{out}: no rows (no active experiment produces this table; see config.yaml)")
     table = pd.DataFrame(rows, columns=columns)

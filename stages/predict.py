@@ -5,13 +5,16 @@ Reads:  --model (train_c2am output), --images (a folder, searched recursively; m
         EXIF-rotated files are fine), the box threshold (--threshold-file from choose_threshold, or --threshold).
 Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet (file, width, height,
         x0, y0, x1, y1 in original pixels, threshold, foreground_fraction, empty_map), previews/REL.jpg
-        (foreground tinted, box drawn) and summary.json (counts; unreadable images are skipped and listed).
+        (foreground tinted, box drawn) and summary.json (counts; unreadable images are skipped and listed). A blank
+        image (no contrast) gets empty_map true, no box and an empty mask; a file whose name is not UTF-8 is
+        written under its escaped name (caf\\xe9.jpg -> caf%E9.jpg), listed in summary.json's `renamed`.
         With --scales / --flip the map is averaged over test-time views, as extract_maps does: give predict the
         experiment's extract scales, so its box threshold meets the maps it was chosen on. With --masks
         self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model trained on
         C2AM's pseudo labels, run at its own test size, mask level 0.5 as results/table_fg.csv scores it), the
         boxes still from C2AM's map at the box threshold.
-        The folder appears complete or not at all.
+        The folder appears complete or not at all. It must not be, hold or lie inside --images, and an existing
+        --out-dir is replaced only when it holds nothing but an earlier predict output (else: an error naming it).
 
 By hand:
     python -m stages.predict --model results/demo_effl0/c2am/model.pt --images results/data/demo/CUB_200_2011/images \
@@ -32,16 +35,48 @@ from c2am.foreground import predict_folder
 from c2am.settings import PredictSettings
 
 
+def read_threshold_file(path: str) -> float:
+    """The box threshold of a choose_threshold output ({"threshold": T, "settings": {"normalization": "minmax",
+    ...}, ...}); anything else is an error naming the file, what is wrong and what was expected."""
+    expected = ('expected the threshold.json written by choose_threshold: {"threshold": a number in (0, 1), '
+                '"settings": {"normalization": "minmax", ...}, ...}')
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"--threshold-file {path} not found (run the choose_threshold stage)") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"--threshold-file {path}: not a text (JSON) file; {expected}") from None
+    try:
+        chosen = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"--threshold-file {path}: not valid JSON ({exc}); {expected}") from None
+    if not isinstance(chosen, dict):
+        raise ValueError(f"--threshold-file {path}: a JSON {type(chosen).__name__}, not an object; {expected}")
+    settings = chosen.get("settings")
+    if not isinstance(settings, dict) or "normalization" not in settings:
+        raise ValueError(f"--threshold-file {path}: no settings.normalization (the map scaling its threshold "
+                         f"was chosen for); {expected}")
+    if settings["normalization"] != "minmax":
+        raise ValueError(f"--threshold-file {path}: predict thresholds min-max scaled maps; this threshold was "
+                         f"chosen for {settings['normalization']!r} scaling")
+    if "threshold" not in chosen:
+        raise ValueError(f"--threshold-file {path}: no 'threshold'; {expected}")
+    value = chosen["threshold"]
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"--threshold-file {path}: its threshold {value!r} is not a number; {expected}") from None
+    if not 0 < threshold < 1:
+        raise ValueError(f"--threshold-file {path}: its threshold {threshold} is not in (0, 1); {expected}")
+    return threshold
+
+
 def run(args: argparse.Namespace) -> None:
     if (args.threshold is None) == (args.threshold_file is None):
         raise ValueError("give exactly one of --threshold and --threshold-file")
-    threshold = args.threshold
-    if args.threshold_file:
-        chosen = json.loads(Path(args.threshold_file).read_text())
-        if chosen["settings"]["normalization"] != "minmax":
-            raise ValueError(f"{args.threshold_file}: predict thresholds min-max scaled maps; this threshold was "
-                             f"chosen for {chosen['settings']['normalization']!r} scaling")
-        threshold = float(chosen["threshold"])
+    threshold = read_threshold_file(args.threshold_file) if args.threshold_file else args.threshold
     summary = predict_folder(args.model, args.images, args.out_dir, threshold, settings_of(args, PredictSettings),
                              args.device, progress=not args.no_progress, mask_model_path=args.mask_model)
     print_summary({k: v for k, v in summary.items() if k != "skipped"})

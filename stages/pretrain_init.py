@@ -22,6 +22,8 @@ from c2am.settings import InitSettings
 
 def run(args: argparse.Namespace) -> None:
     s = settings_of(args, InitSettings)
+    if Path(args.out).suffix.lower() == ".json":  # the artifact and its summary would be one file
+        raise ValueError(f"--out {args.out}: the .json summary is written next to the artifact; give a .pt name")
     art = build_init(s.backbone, s.source, s.path, weights=s.weights, input_scaling=s.input_scaling, seed=s.seed,
                      tf_padding=s.tf_padding)
     out = Path(args.out)

@@ -32,7 +32,7 @@ import numpy as np
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.data.decode import read_rgb
 from c2am.data.voc import VOC_CLASSES, read_mask, write_mask
-from c2am.io import atomic_dir, image_file, write_json
+from c2am.io import atomic_dir, check_out_paths, image_file, write_json
 from c2am.settings import RefineSettings
 from c2am.progress import progress_bar
 from c2am.wsss.cams import cam_file, load_cams
@@ -61,6 +61,17 @@ def refine_one(job: tuple, args: argparse.Namespace, s: RefineSettings, threshol
         raise ValueError(f"image {image_id} ({path}, mask {mask_path}): {exc}") from exc
 
 
+def legacy_refined(folder: Path, args: argparse.Namespace, records: list) -> set[str] | None:
+    """The files of a refined folder written before output markers (which had no manifest): this split's
+    <image_id>.png, recognised only beside a refine_cams metrics JSON of the same split and background at
+    --metrics (the previous run's)."""
+    old = json.loads(Path(args.metrics).read_text())
+    if not {"confusion", "miou"} <= set(old) or (old.get("split"), old.get("background")) != (args.split,
+                                                                                              args.background):
+        return None
+    return {image_file(r.image_id) for r in records}
+
+
 def run(args: argparse.Namespace) -> None:
     s = settings_of(args, RefineSettings)
     threshold = args.threshold
@@ -76,8 +87,11 @@ def run(args: argparse.Namespace) -> None:
         raise FileNotFoundError(f"{len(missing)} images of split {args.split!r} have no segmentation mask, "
                                 f"e.g. {missing[:5]}")
     jobs = [(r.image_id, r.path, r.mask_path) for r in records]
+    # the label maps are named like the split's masks: never write into (or over) the folders they are read from
+    folders = sorted({str(Path(p).parent) for r in records for p in (r.path, r.mask_path)})
+    check_out_paths({"--out-dir": args.out_dir}, {f"--dataset-root images/masks folder {f}": f for f in folders})
     start = time.time()
-    with atomic_dir(args.out_dir) as tmp:
+    with atomic_dir(args.out_dir, partial(legacy_refined, args=args, records=records), "refine_cams") as tmp:
         work = partial(refine_one, args=args, s=s, threshold=threshold, tmp=tmp)
         if args.threads > 1:
             with ProcessPoolExecutor(args.threads) as pool:

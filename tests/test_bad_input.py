@@ -156,13 +156,14 @@ def test_disk_full_leaves_the_previous_artifact_and_no_partial_file(tmp_path, mo
     assert sorted(p.name for p in tmp_path.iterdir()) == ["boxes.parquet"]
 
     folder = tmp_path / "masks"
-    folder.mkdir()
-    (folder / "old.png").write_bytes(b"old")
+    with io.atomic_dir(folder) as tmp:  # an earlier output (atomic_dir replaces only its own folders)
+        (tmp / "old.png").write_bytes(b"old")
     with pytest.raises(OSError, match="(?i)no space left"):
         with io.atomic_dir(folder) as tmp:
             (tmp / "new.png").write_bytes(b"new")
             raise OSError(errno.ENOSPC, "No space left on device")
-    assert [p.name for p in folder.iterdir()] == ["old.png"] and not (tmp_path / "masks.part").exists()
+    assert [p.name for p in folder.iterdir() if p.name != io.OUTPUT_MARKER] == ["old.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["boxes.parquet", "masks"]  # no temporary left
 
     model = tmp_path / "model.pt"
     io.save_torch({"w": torch.ones(2)}, model)

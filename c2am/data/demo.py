@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..io import _replace_dir as replace_dir
 from .voc import VOC_CLASSES, voc_palette
 
 GENERATOR_VERSION = 1
@@ -378,12 +379,17 @@ def generate_demo(out_dir: str | Path, *, n_classes: int = 4, n_train_per_class:
               "image_size": [int(s) for s in image_size], "seed": seed}
     if out_dir.exists() and any(out_dir.iterdir()):
         old = _read_manifest(out_dir)
-        same = old is not None and old.get("params") == params and old.get("version") == GENERATOR_VERSION
+        other = sorted(p.name for p in out_dir.iterdir() if p.name not in (CUB_DIR, VOC_DIR, MANIFEST))
+        if old is None or other:  # only a demo dataset is ever replaced, even with overwrite
+            shown = ", ".join((other or sorted(p.name for p in out_dir.iterdir()))[:5])
+            raise FileExistsError(f"{out_dir} already holds files that are not a demo dataset ({shown}); refusing "
+                                  "to replace it: give a new or empty folder")
+        same = old.get("params") == params and old.get("version") == GENERATOR_VERSION
         if same and not overwrite:
             return _with_roots(old, out_dir)
         if not overwrite:
-            what = "a demo dataset with different settings" if old else "files that are not a demo dataset"
-            raise FileExistsError(f"{out_dir} already holds {what}; pass overwrite=True to replace it")
+            raise FileExistsError(f"{out_dir} already holds a demo dataset with different settings; pass "
+                                  "overwrite=True to replace it")
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
@@ -405,11 +411,6 @@ def generate_demo(out_dir: str | Path, *, n_classes: int = 4, n_train_per_class:
 
 
 def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished tree src to dst, replacing dst (if any) with one rename."""
-    if not dst.exists():
-        os.rename(src, dst)
-        return
-    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-    os.rename(dst, old)
-    os.rename(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
+    """Move the finished tree src to dst, replacing dst (if any) with one rename (the old tree goes through a
+    uniquely named hidden holder folder: no other sibling is touched)."""
+    replace_dir(src, dst)

@@ -9,7 +9,9 @@ verbatim, as wsolevaluation does.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
@@ -17,6 +19,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..names import readable, safe_names
 from .records import Box, ImageRecord
 from .voc import VOC_CLASSES, voc_labels_from_mask
 
@@ -124,7 +127,8 @@ def listing_fingerprint(folder: str | Path) -> str:
     digest = hashlib.sha256()
     for p in list_images(folder):
         st = p.lstat() if not p.exists() else p.stat()
-        digest.update(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};".encode())
+        # os.fsencode: the name's own bytes, also for a name that is not UTF-8 (the same bytes as before otherwise)
+        digest.update(os.fsencode(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};"))
     return digest.hexdigest()[:16]
 
 
@@ -149,6 +153,7 @@ def read_cub(root: str | Path, split: str | None = None) -> list[ImageRecord]:
     if split not in (None, "train", "test"):
         raise ValueError(f"CUB split must be 'train', 'test' or None/'all', got {split!r}")
     images = _table(root / "images.txt", lambda v: v[0], 2, maxsplit=1)
+    _refuse_repeated_images(images, root / "images.txt")
     boxes_file = root / "bounding_boxes.txt"
     split_file = root / "train_test_split.txt"
     label_file = root / "image_class_labels.txt"
@@ -180,6 +185,19 @@ def read_cub(root: str | Path, split: str | None = None) -> list[ImageRecord]:
             mask_kind="foreground" if mask is not None and mask.is_file() else None,
             class_name=classes[str(class_id)][1]))
     return records
+
+
+def _refuse_repeated_images(images: dict[str, tuple[int, object]], path: Path) -> None:
+    """One image listed under two ids of CUB's images.txt would be trained on twice and scored twice (on both
+    sides of the split, possibly): an error naming both ids and lines, as a repeated id is."""
+    first: dict[str, tuple[str, int]] = {}
+    for image_id, (no, rel) in images.items():
+        key = Path(str(rel)).as_posix()
+        if key in first:
+            other_id, other_no = first[key]
+            raise ValueError(f"{path}:{no}: image {rel!r} is listed under two ids, {other_id!r} (line {other_no}) "
+                             f"and {image_id!r} (line {no}); each image must have one id")
+        first[key] = (image_id, no)
 
 
 # ----------------------------------------------------------------------------------------------- XML (VOC / ILSVRC)
@@ -368,11 +386,17 @@ def read_voc(root: str | Path, split: str) -> list[ImageRecord]:
 
 # ----------------------------------------------------------------------------------------------- folder
 def read_folder(root: str | Path, split: str = "all") -> list[ImageRecord]:
-    """Every image under root (recursive; jpg/jpeg/png/bmp/webp, any case); id = relative path sans extension."""
+    """Every image under root (recursive; jpg/jpeg/png/bmp/webp, any case); id = relative path sans extension, for
+    a name that is not UTF-8 its escaped form (c2am.names: caf\\xe9.jpg -> caf%E9), unique among the ids."""
     root = _require_dir(Path(root), "image folder").absolute()
     records, seen = [], {}
-    for p in _image_files(root):
-        image_id = _rel_id(p, root)
+    files = _image_files(root)
+    ids = [_rel_id(p, root) for p in files]
+    renamed = safe_names(ids)
+    for p, image_id in zip(files, ids):
+        if image_id in renamed:
+            print(f"image {readable(p)}: its name is not UTF-8; its id is {renamed[image_id]!r}", file=sys.stderr)
+            image_id = renamed[image_id]
         if image_id in seen:
             raise ValueError(f"two images share the id {image_id!r}: {seen[image_id]} and {p}")
         seen[image_id] = p

@@ -118,8 +118,12 @@ def load_trained(path) -> tuple[C2AM, dict]:
     """A trained C2AM (eval mode) and its checkpoint metadata, from the c2am-train stage's model file."""
     from ..io import load_artifact
     from ..settings import C2AMTrainSettings
+    from ..training.checkpoint import require_model_kind
+    from .inits import check_finite
 
     ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init", "settings"))
+    require_model_kind(ck, path, "a C2AM model (train_c2am)", "--model")
+    check_finite(ck["model"], f"C2AM model {path}", ValueError, "delete it and re-run the train_c2am stage")
     # through the schema: a model file written before a setting existed (feature_stride: 2026-12-02) gets its default
     s = C2AMTrainSettings.from_dict(ck["settings"])
     model = C2AM(build_backbone(ck["backbone"], ck["init"]["tf_padding"], feature_stride=s.feature_stride),

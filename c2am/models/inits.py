@@ -147,6 +147,26 @@ def read_timm_checkpoint(path: Path, key_format: str) -> tuple[dict, list[str], 
     return state, dropped, key_format
 
 
+def first_non_finite(state: dict) -> tuple[str, int, int] | None:
+    """(key, number of NaN / inf values, size) of the first floating tensor of `state` that is not all finite."""
+    for key, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            finite = torch.isfinite(value)
+            if not bool(finite.all()):
+                return key, int((~finite).sum()), value.numel()
+    return None
+
+
+def check_finite(state: dict, origin: str, error: type[Exception] = ValueError, advice: str = "") -> None:
+    """Refuse weights with NaN or inf values (they would surface only later, as a loss that became nan), naming
+    `origin` (the file) and the first such tensor."""
+    bad = first_non_finite(state)
+    if bad is not None:
+        key, n, size = bad
+        raise error(f"{origin}: tensor {key!r} has {n} NaN or infinite values (of {size}); the weights are "
+                    f"unusable{'; ' + advice if advice else ''}")
+
+
 def load_exact(backbone: StagedBackbone, state: dict, origin: str) -> list[str]:
     """Load `state` into `backbone.net` demanding an exact key match; returns the classifier keys dropped."""
     prefixes = CLASSIFIER_PREFIXES.get(backbone.name, backbone.head_prefixes)
@@ -261,7 +281,10 @@ def build_init(backbone_name: str, source: str, path: str | None = None, weights
     if state is not None:
         if backbone_name == "densenet161":
             state = _fix_densenet_keys(state)
-        dropped = load_exact(backbone, state, origin if key_format is None else f"{origin} ({key_format} keys)")
+        where = origin if key_format is None else f"{origin} ({key_format} keys)"
+        dropped = load_exact(backbone, state, where)
+        check_finite({k: v for k, v in state.items() if k not in dropped}, where, InitError,
+                     "use an intact copy of the checkpoint")
 
     scaling = input_scaling or default_input_scaling(backbone_name, source)
     if scaling not in INPUT_SCALINGS:
@@ -305,4 +328,7 @@ def bn_is_folded(backbone: StagedBackbone) -> bool:
 
 def load_init(path: str | Path) -> dict:
     """Read an init artifact written by the pretrain-init stage."""
-    return load_artifact(path, "init artifact", "pretrain_init", ("backbone", "state_dict", "input_mean", "input_std"))
+    init = load_artifact(path, "init artifact", "pretrain_init", ("backbone", "state_dict", "input_mean", "input_std"))
+    check_finite(init["state_dict"], f"init artifact {path}", ValueError,
+                 "delete it and re-run the pretrain_init stage (and check the init's source checkpoint)")
+    return init

@@ -159,6 +159,34 @@ def finish_run(summary: dict, checkpoint: Path, log_path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- model files
+def model_file_kind(obj) -> str:
+    """Which kind of pipeline file a loaded .pt holds, in words with its stage ("a cue model (train_cue_model)"),
+    for errors that say what a file is when another kind was expected."""
+    if not isinstance(obj, dict):
+        return f"not a file of this pipeline (it holds a {type(obj).__name__}, not a dict)"
+    settings = obj.get("settings") if isinstance(obj.get("settings"), dict) else {}
+    state = obj.get("model") if isinstance(obj.get("model"), dict) else {}
+    if {"optimizer", "state", "fingerprint"} <= obj.keys():
+        return "a training checkpoint (the trainers' --checkpoint, not a model file)"
+    if "task" in obj:
+        return f"a {obj['task']} model (train_{obj['task']})"
+    if "fg_flip" in state or "alpha" in settings:
+        return "a C2AM model (train_c2am)"
+    if "head_width" in settings:
+        return "a cue model (train_cue_model)"
+    if "state_dict" in obj and "input_mean" in obj:
+        return "an init artifact (pretrain_init)"
+    return f"not a model file of this pipeline (its entries: {', '.join(sorted(map(str, obj))[:8]) or 'none'})"
+
+
+def require_model_kind(obj, path, kind: str, what: str) -> None:
+    """Refuse a model file of another kind than `kind` (model_file_kind's words, e.g. "a cue model
+    (train_cue_model)"), naming the file, what it is and what `what` (the option) expects."""
+    found = model_file_kind(obj)
+    if found != kind:
+        raise ValueError(f"{path} is {found}, but {what} expects {kind}")
+
+
 def save_model(path: Path, model: torch.nn.Module, init_artifact: dict, settings: dict, summary: dict,
                **extra) -> None:
     """A trained model file: its weights (CPU, contiguous), backbone name, what it keeps of the init, the settings

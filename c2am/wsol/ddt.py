@@ -28,7 +28,7 @@ from ..data.records import ImageRecord
 from ..settings import DDTSettings
 from ..progress import progress_bar
 from ..training.loop import infer, inference_model
-from .boxes import clip_boxes, scale_boxes
+from .boxes import clip_boxes, flat_maps, scale_boxes
 from .extract import EvalViews
 from .maps import MapStore, MapWriter
 
@@ -170,8 +170,9 @@ def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, o
         """Descriptors of `recs` in the given batches (one loader, its workers started once)."""
         loader = DataLoader(EvalViews(recs, s.resize, None), batch_sampler=batch_sampler, num_workers=s.workers,
                             pin_memory=on_gpu)
-        for images, geoms, idx in loader:
-            yield infer(features, images, device, s.channels_last, s.amp), geoms, idx
+        for images, geoms, idx in loader:  # blank views (flat_maps' rule on the input) get no box, as C2AM's maps
+            blank = torch.from_numpy(flat_maps(None, images))
+            yield infer(features, images, device, s.channels_last, s.amp), geoms, idx, blank
 
     def chunks(offset: int, n: int) -> list[list[int]]:
         return [list(range(offset + i, offset + min(i + s.batch_size, n))) for i in range(0, n, s.batch_size)]
@@ -185,7 +186,7 @@ def run_ddt(features: DDTFeatures, records: list[ImageRecord], s: DDTSettings, o
     bar = progress_bar(None, len(records), "DDT", progress)
     with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
         for name, group, offset in bounds:
-            first = ((f, g, idx - offset) for f, g, idx in itertools.islice(stream, len(chunks(0, len(group)))))
+            first = ((f, g, idx - offset, b) for f, g, idx, b in itertools.islice(stream, len(chunks(0, len(group)))))
             again = lambda group=group: read(group, chunks(0, len(group)))  # noqa: E731 (a group too big to cache)
             summary["groups"][name] = _ddt_group(group, first, again, writer, device, cache_bytes, bar)
     bar.close()
@@ -200,26 +201,27 @@ def _ddt_group(group, first_pass, read_again, writer, device, cache_bytes: int, 
     stats = None
     cached: list | None = []
     used = 0
-    for f, geoms, idx in first_pass:
+    for f, geoms, idx, blank in first_pass:
         if stats is None:
             stats = DescriptorStats(f.shape[1], device)
         stats.add(f)
         if cached is not None:
             used += f.numel() * 2
             if used <= cache_bytes:
-                cached.append((f.half().cpu(), geoms, idx))
+                cached.append((f.half().cpu(), geoms, idx, blank))
             else:
                 cached = None
         bar.update(len(idx))
     mean, direction, explained = stats.principal_direction()
     projected = []
-    for f, geoms, idx in (cached if cached is not None else read_again()):
-        projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx))
-    border, inner = border_inner_means(torch.cat([p for p, _, _ in projected]))
+    for f, geoms, idx, blank in (cached if cached is not None else read_again()):
+        projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx, blank))
+    border, inner = border_inner_means(torch.cat([p for p, _, _, _ in projected]))
     sign = -1.0 if border > inner else 1.0
-    for p, geoms, idx in projected:
-        for m, g, i in zip((sign * p).numpy(), geoms.tolist(), idx.tolist()):
-            writer.add(group[i].image_id, m, Geometry(*g))
+    for p, geoms, idx, blank in projected:
+        maps = (sign * p).numpy()
+        for m, g, i, flat in zip(maps, geoms.tolist(), idx.tolist(), (blank.numpy() | flat_maps(maps)).tolist()):
+            writer.add(group[i].image_id, m, Geometry(*g), flat=flat)
     return {"images": len(group), "explained_variance": explained, "flipped": sign < 0,
             "border_mean": sign * border, "inner_mean": sign * inner, "recomputed": cached is None}
 
@@ -227,13 +229,16 @@ def _ddt_group(group, first_pass, read_again, writer, device, cache_bytes: int, 
 def ddt_boxes_table(store: MapStore) -> tuple[pd.DataFrame, int]:
     """DDT's boxes for every map of a store, in original pixels (threshold 0 on the raw projection,
     upsampled bilinearly to the network input); score = mean positive projection inside the box.
-    Returns the table and the number of images without any positive cell (whole-image box)."""
+    Returns the table and the number of images without any positive cell (whole-image box). A map flagged flat
+    (a blank image: MapStore.is_flat) gets the empty box (0, 0, 0, 0): no box, a miss."""
     rows, empty = [], 0
     for i in range(len(store)):
         geom = store.geometry(i)
         proj = cv2.resize(store.raw(i), (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
         box, found = ddt_box(proj)
         empty += not found
+        if store.is_flat(i):
+            box = np.zeros(4)
         orig = clip_boxes(scale_boxes(box[None], *geom.to_original(proj.shape[1], proj.shape[0])),
                           geom.orig_w, geom.orig_h)[0]
         b = box.astype(int)

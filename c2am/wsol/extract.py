@@ -18,9 +18,8 @@ from ..models.c2am import C2AM
 from ..settings import ExtractSettings
 from ..progress import progress_bar
 from ..training.loop import infer, inference_model
+from .boxes import flat_maps
 from .maps import MapWriter
-
-FLAT = 1e-6  # a map whose max - min is below this has no foreground / background contrast
 
 
 class EvalViews(Dataset):
@@ -51,14 +50,15 @@ def extract_maps(model: C2AM, records: list[ImageRecord], s: ExtractSettings, ou
     with MapWriter(out_dir, s.shard_size, {**s.to_dict(), **meta}) as writer:
         for images, geoms, idx in progress_bar(loader, len(loader), "extract maps", progress):
             maps = infer(fg_map, images, device, s.channels_last, s.amp).cpu().numpy()
-            flat += int((maps.max(axis=(1, 2)) - maps.min(axis=(1, 2)) < FLAT).sum())
-            for m, g, i in zip(maps, geoms.tolist(), idx.tolist()):
-                writer.add(records[i].image_id, m, Geometry(*g))
+            no_contrast = flat_maps(maps, images)  # predict's rule: stored, so no box is made from these maps
+            flat += int(no_contrast.sum())
+            for m, g, i, f in zip(maps, geoms.tolist(), idx.tolist(), no_contrast.tolist()):
+                writer.add(records[i].image_id, m, Geometry(*g), flat=f)
         if flat == len(records):
             raise ValueError(f"all {len(records)} maps are flat (no foreground / background contrast in any image): "
                              f"the model separates nothing; check its training images (all alike, e.g. blank?)")
     if flat:
-        print(f"warning: {flat} of {len(records)} maps are flat (no contrast): their boxes cover nothing",
+        print(f"warning: {flat} of {len(records)} maps are flat (no contrast, e.g. a blank image): they get no box",
               file=sys.stderr)
     seconds = time.time() - start
     return {"images": len(records), "flat_maps": flat, "seconds": seconds,

@@ -7,8 +7,7 @@ foreground-oriented (1 - P already applied when the model says P marks the backg
 
 from __future__ import annotations
 
-import contextlib
-import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.decode import Geometry
-from ..io import exclusive, read_parquet_meta, require_space, write_errors_named, write_parquet
+from ..io import atomic_dir, read_parquet_meta, require_space, write_errors_named, write_parquet
 from .boxes import normalize_map
 
 GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
@@ -26,27 +25,27 @@ GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop
 class MapWriter:
     """Accumulates maps and writes shards into a temporary folder that replaces `out_dir` on `close()`; `meta`
     (the producing settings, model, backbone, foreground side) goes into the manifest's metadata. The folder is
-    held exclusively from creation to close (a second writer of it is refused). Use as a context manager, or
-    call close()."""
+    held exclusively from creation to close (a second writer of it is refused), and an existing `out_dir` is
+    replaced only when it is a map folder (c2am.io.atomic_dir: anything else there is refused before any work).
+    Use as a context manager, or call close()."""
 
     def __init__(self, out_dir: str | Path, shard_size: int, meta: dict):
         self.out_dir = Path(out_dir)
-        self._lock = contextlib.ExitStack()
-        self._lock.enter_context(exclusive(self.out_dir))
-        self.tmp = self.out_dir.with_name(self.out_dir.name + ".part")
-        if self.tmp.exists():
-            shutil.rmtree(self.tmp)
-        self.tmp.mkdir(parents=True)
+        self._dir = atomic_dir(self.out_dir, legacy_map_folder, "extract_maps")
+        self.tmp = self._dir.__enter__()
         self.shard_size, self.meta = shard_size, meta
         self.rows: list[dict] = []
         self.buffer: list[np.ndarray] = []
         self.shard = 0
 
-    def add(self, image_id: str, fg_map: np.ndarray, geometry: Geometry) -> None:
+    def add(self, image_id: str, fg_map: np.ndarray, geometry: Geometry, flat: bool | None = None) -> None:
+        """One map; `flat` (extract_maps: c2am.wsol.boxes.flat_maps) marks a map without contrast, read back as a
+        constant map (MapStore.raw) so that no box is made from it."""
         if not np.isfinite(fg_map).all():
             raise ValueError(f"activation map of image {image_id} has NaN/inf values")
         self.rows.append({"image_id": image_id, "shard": self.shard, "row": len(self.buffer),
-                          "map_h": fg_map.shape[0], "map_w": fg_map.shape[1], **asdict(geometry)})
+                          "map_h": fg_map.shape[0], "map_w": fg_map.shape[1], **asdict(geometry),
+                          **({} if flat is None else {"flat": bool(flat)})})
         self.buffer.append(fg_map.astype(np.float16))
         if len(self.buffer) == self.shard_size:
             self._flush()
@@ -66,11 +65,10 @@ class MapWriter:
             if not self.rows:
                 raise ValueError("no maps were written (empty split?)")
             write_parquet(pd.DataFrame(self.rows), self.tmp / "manifest.parquet", "extract_maps", self.meta)
-            if self.out_dir.exists():
-                shutil.rmtree(self.out_dir)
-            self.tmp.rename(self.out_dir)
-        finally:
-            self._lock.close()
+        except BaseException:
+            self._dir.__exit__(*sys.exc_info())
+            raise
+        self._dir.__exit__(None, None, None)
 
     def __enter__(self) -> "MapWriter":
         return self
@@ -79,8 +77,15 @@ class MapWriter:
         if kind is None:
             self.close()
         else:  # a failed extraction leaves no folder and keeps the previous one
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self._lock.close()
+            self._dir.__exit__(kind, error, traceback)
+
+
+def legacy_map_folder(folder: Path) -> set[str] | None:
+    """The files of a map folder written before output markers: manifest.parquet of extract_maps and its shards."""
+    if read_parquet_meta(folder / "manifest.parquet").get("stage") != "extract_maps":
+        return None
+    shards = pd.read_parquet(folder / "manifest.parquet", columns=["shard"])["shard"]
+    return {"manifest.parquet", *(f"maps-{int(k):05d}.npy" for k in set(shards))}
 
 
 SIDES = ("stored", "opposite", "per_image")
@@ -121,6 +126,8 @@ class MapStore:
         if shard not in self._shards:
             self._shards[shard] = np.load(self.folder / f"maps-{shard:05d}.npy", mmap_mode="r")
         m = np.asarray(self._shards[shard][int(row["row"])], dtype=np.float32)
+        if self.is_flat(i):  # no contrast at extraction (a blank image): constant, so no box and no foreground
+            return np.full_like(m, float(m.mean()))
         if self.side == "opposite":
             return 1 - m
         if self.side == "per_image":
@@ -128,6 +135,11 @@ class MapStore:
             ring[1:-1, 1:-1] = False
             return 1 - m if m[ring].mean() > m[~ring].mean() else m
         return m
+
+    def is_flat(self, i: int) -> bool:
+        """Whether map i was found without contrast when it was extracted (manifest column `flat`; maps of older
+        folders and DDT's have none: they are read as stored)."""
+        return "flat" in self.manifest.columns and bool(self.manifest["flat"].iloc[i])
 
     def geometry(self, i: int) -> Geometry:
         row = self.manifest.iloc[i]

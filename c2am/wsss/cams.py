@@ -135,9 +135,9 @@ class _CamUnpickler(pickle.Unpickler):
         if (module, name) == ("torch.storage", "_load_from_bytes"):  # a tensor's storage, read without code
             import io
 
-            import torch
+            from ..io import torch_load_plain  # errors without torch's advice to load with weights_only=False
 
-            return lambda data: torch.load(io.BytesIO(data), weights_only=True)
+            return lambda data: torch_load_plain(io.BytesIO(data))
         if (module, name) in _SAFE_GLOBALS or (module.startswith("numpy") and name.endswith("DType")):
             return super().find_class(module, name)
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} (only numpy arrays and torch tensors are read "

@@ -30,7 +30,8 @@ from ..data.records import ImageRecord
 from ..io import load_artifact
 from ..models.backbones import build_backbone
 from ..settings import CueTrainSettings
-from ..training.checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
+from ..training.checkpoint import (TrainingError, finish_run, require_model_kind, run_fingerprint, save_model,
+                                   seed_everything)
 from ..training.loop import RunFiles, Task, amp_dtype, bn_is_frozen, fit, pick_device
 from ..training.optim import param_groups
 
@@ -117,8 +118,16 @@ def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifac
     return summary
 
 
-def load_cue_model(path) -> tuple[CueNet, dict]:
+def load_cue_model(path, fits: dict | None = None, option: str = "--model") -> tuple[CueNet, dict]:
+    """A trained cue model (eval mode) and its model file; `option` names it in errors. `fits`: the C2AM model file
+    (load_trained's metadata) it is used with (predict --masks self_trained): its backbone must be the cue model's,
+    as the workflow trains both from the experiment's init."""
     ck = load_artifact(path, "cue model", "train_cue_model", ("model", "backbone", "init", "settings"))
+    require_model_kind(ck, path, "a cue model (train_cue_model)", option)
+    if fits is not None and ck["backbone"] != fits.get("backbone"):
+        raise ValueError(f"{option} {path} does not fit the C2AM model: it is a cue model on backbone "
+                         f"{ck['backbone']!r}, the C2AM model's backbone is {fits.get('backbone')!r} (give the cue "
+                         f"model of the same experiment: rule train_cue_model, trained from the C2AM model's init)")
     model = CueNet(ck["backbone"], ck["init"]["input_mean"], ck["init"]["input_std"], ck["init"]["tf_padding"],
                    ck["settings"]["head_width"])
     model.load_state_dict(ck["model"], strict=True)
