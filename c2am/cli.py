@@ -55,7 +55,7 @@ def add_settings(parser: argparse.ArgumentParser, settings_cls) -> None:
     group = parser.add_argument_group(f"{section} settings (config.yaml: {where})")
     for key, spec in section_props(section).items():
         types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
-        kw: dict = {"dest": key, "help": spec.get("description", "")}
+        kw: dict = {"dest": key, "help": spec.get("description", "").replace("%", "%%")}  # argparse formats help
         if "default" in spec:
             kw.update(default=spec["default"], help=f"{kw['help']} [default: {spec['default']}]".strip())
         else:
