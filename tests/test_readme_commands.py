@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import MOBILENET_WEIGHTS, REPO, SNAKEMAKE, need
+from conftest import COCO128, CUB10, MOBILENET_WEIGHTS, REPO, SNAKEMAKE, need
 
 NEEDS_A_SITE_PROFILE = "--profile mysite"  # the SLURM recipe needs the user's own profile (tests/test_slurm.py runs it)
 
@@ -42,6 +42,10 @@ def test_readme_command_dry_runs(command, tmp_path):
     args = shlex.split(command)[1:]
     if "configs/cub10.yaml" in args:  # its MobileNetV2 experiment plans from a weights file in ../shared
         need(MOBILENET_WEIGHTS)
+    if any(a.startswith("configs/cub10") for a in args):  # dataset roots are checked when the config is read
+        need(CUB10)
+    if "configs/coco128.yaml" in args:
+        need(COCO128)
     if "--report" in args:  # building the report needs the results; its DAG is checked with -n
         args = [a for i, a in enumerate(args) if a != "--report" and args[i - 1] != "--report"]
     cmd = [SNAKEMAKE, *args, "-n", "--snakefile", str(REPO / "workflow" / "Snakefile"), "--directory", str(tmp_path)]
