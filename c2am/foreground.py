@@ -34,7 +34,7 @@ from .data.decode import ImageDecodeError
 from .data.images import eval_view, read_image
 from .data.readers import list_images
 from .foreground_scores import mask_score
-from .io import atomic_dir, check_out_paths, read_parquet_meta, write_image, write_parquet
+from .io import atomic_dir, check_out_paths, legacy_manifest_layout, write_image, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
 from .progress import progress_bar
@@ -93,14 +93,15 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
     return out
 
 
-def legacy_predictions(folder: Path) -> set[str] | None:
-    """The files of a predict folder written before output markers: boxes.parquet of predict, summary.json and
-    each listed image's mask and preview."""
-    if read_parquet_meta(folder / "boxes.parquet").get("stage") != "predict":
-        return None
-    rels = [Path(f) for f in pd.read_parquet(folder / "boxes.parquet", columns=["file"])["file"]]
-    return {"boxes.parquet", "summary.json", *(("masks" / output_name(r, ".png")).as_posix() for r in rels),
+def _predicted_files(table: pd.DataFrame) -> set[str]:
+    rels = [Path(f) for f in table["file"]]
+    return {"summary.json", *(("masks" / output_name(r, ".png")).as_posix() for r in rels),
             *(("previews" / output_name(r, ".jpg")).as_posix() for r in rels)}
+
+
+# the files of a predict folder written before output markers: boxes.parquet of predict, summary.json and each
+# listed image's mask and preview
+legacy_predictions = legacy_manifest_layout("predict", "boxes.parquet", extra=_predicted_files)
 
 
 @torch.no_grad()

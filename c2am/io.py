@@ -163,9 +163,7 @@ def atomic_path(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     try:
         with write_errors_named(path, writes_only=False):
             yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.decode import Geometry
-from ..io import atomic_dir, read_parquet_meta, require_space, write_errors_named, write_parquet
+from ..io import atomic_dir, legacy_manifest_layout, read_parquet_meta, require_space, write_errors_named, write_parquet
 from .boxes import normalize_map
 
 GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
@@ -80,12 +80,9 @@ class MapWriter:
             self._dir.__exit__(kind, error, traceback)
 
 
-def legacy_map_folder(folder: Path) -> set[str] | None:
-    """The files of a map folder written before output markers: manifest.parquet of extract_maps and its shards."""
-    if read_parquet_meta(folder / "manifest.parquet").get("stage") != "extract_maps":
-        return None
-    shards = pd.read_parquet(folder / "manifest.parquet", columns=["shard"])["shard"]
-    return {"manifest.parquet", *(f"maps-{int(k):05d}.npy" for k in set(shards))}
+# the files of a map folder written before output markers: manifest.parquet of extract_maps and its shards
+legacy_map_folder = legacy_manifest_layout(
+    "extract_maps", extra=lambda table: {f"maps-{int(k):05d}.npy" for k in set(table["shard"])})
 
 
 SIDES = ("stored", "opposite", "per_image")
