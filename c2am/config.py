@@ -196,9 +196,6 @@ def _validate(config: dict) -> dict:
     return cfg
 
 
-CUB_SPLITS = ("train", "test", "all")  # c2am.data.readers.read_cub
-
-
 def _check_datasets(cfg: dict, raw: dict, source: str) -> None:
     """What would otherwise fail only when a job runs: split names (a fold BASE-foldIofK needs I < K, K >= 2, and a
     split BASE that the layout has) and the root of every dataset an active experiment reads (its own or its
@@ -239,6 +236,8 @@ def _check_datasets(cfg: dict, raw: dict, source: str) -> None:
 
 def _missing_split(ds: dict, split: str) -> str | None:
     """Why dataset `ds` has no split `split` (checked on disk for VOC / ImageNet roots that exist), or None."""
+    from .data.readers import CUB_SPLITS
+
     if ds["format"] == "cub":
         if split not in CUB_SPLITS:
             return f"a CUB dataset has the splits {', '.join(CUB_SPLITS)} (and folds of them, e.g. train-fold0of3)"

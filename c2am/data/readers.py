@@ -92,6 +92,9 @@ def _check_box(box: Box, path: Path, no: int) -> Box:
     return box
 
 
+CUB_SPLITS = ("train", "test", "all")  # the splits of CUB's train_test_split.txt, and all images
+
+
 def _split_arg(split: str | None) -> str | None:
     return None if split in (None, "all") else split
 
@@ -150,7 +153,7 @@ def read_cub(root: str | Path, split: str | None = None) -> list[ImageRecord]:
     """
     root = _require_dir(Path(root), "CUB root").absolute()
     split = _split_arg(split)
-    if split not in (None, "train", "test"):
+    if split not in (None, *CUB_SPLITS):
         raise ValueError(f"CUB split must be 'train', 'test' or None/'all', got {split!r}")
     images = _table(root / "images.txt", lambda v: v[0], 2, maxsplit=1)
     _refuse_repeated_images(images, root / "images.txt")
