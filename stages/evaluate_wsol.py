@@ -1,7 +1,7 @@
 """evaluate-wsol: localisation metrics of one split.
 
 Reported (all fractions in [0, 1]):
-  gt_known_loc            boxes of make_boxes (threshold chosen on the training split's calibration part)
+  gt_known_loc            boxes of make_boxes (threshold chosen on the training split)
   gt_known_loc_class_avg  the same, averaged over classes (PSOL style)
   authors_protocol        best of 19 thresholds chosen ON THIS SPLIT (the authors' optimistic protocol)
   MaxBoxAccV2             Choe et al. 2020: min-max maps, all contours, fine threshold sweep, IoU 0.3/0.5/0.7

@@ -1,7 +1,7 @@
 """fg-rule-ablation: GT-known Loc of one experiment's maps under three foreground-side rules (Table 6's ablation):
 dataset_border (ours: P or 1 - P for the whole data set, from its border statistics), raw_P (no rule: P is the
 foreground) and per_image_border (the border test on each image alone). Each rule gets its own held-out box
-threshold from the calibration part of the training split, as the main result does.
+threshold chosen on the training split, as the main result does.
 
 Reads:  the train and evaluation maps of the experiment, GT boxes of both splits.   Writes: --out (JSON).
 

@@ -21,11 +21,12 @@ COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "GT-known
            "box threshold", "GT-known Loc (authors' protocol, tuned on split)", "authors' threshold",
            "MaxBoxAccV2", "PxAP", "label", "note"]  # + MaxBoxAcc@IoU per wsol_eval.maxboxacc_iou
 TEXT = ("method", "backbone", "init", "dataset", "split", "images", "label", "note")
-NOTE = ("GT-known Loc: IoU >= 0.5 with a GT box. C2AM: box threshold chosen on a held-out calibration part of the "
-        "training split. DDT: positive projection on the first principal component of the class's deep "
-        "descriptors (threshold 0; GT-known setting: images grouped by their class). Authors' protocol: best of "
-        "19 thresholds chosen on the evaluated split (optimistic). MaxBoxAccV2: Choe et al. 2020 (min-max maps, "
-        "all contours, IoU 0.3/0.5/0.7). Centre box: size tuned on the evaluated split. Percentages.")
+NOTE = ("GT-known Loc: IoU >= 0.5 with a GT box. C2AM: box threshold chosen on the GT boxes of the training split "
+        "(all of it by default, boxes.calib_fraction), never on the evaluated split. DDT: positive projection on the "
+        "first principal component of the class's deep descriptors (threshold 0; GT-known setting: images grouped by "
+        "their class). Authors' protocol: best of 19 thresholds chosen on the evaluated split (optimistic). "
+        "MaxBoxAccV2: Choe et al. 2020 (min-max maps, all contours, IoU 0.3/0.5/0.7). Centre box: size tuned on the "
+        "evaluated split. Percentages.")
 
 
 def rows_from(method: str, label: str | None, dataset: str, init: str, metrics_path: str) -> list[dict]:

@@ -25,7 +25,7 @@ COLUMNS = ["study", "value", "experiment", "split", "images", "GT-known Loc", "b
            "paper (ImageNet)", "note"]
 TEXT = ("study", "value", "experiment", "split", "images", "note")
 NOTE = ("One C2AM training per row, each a copy of the base experiment with one setting changed (same data, init "
-        "and recipe otherwise); GT-known Loc at the held-out threshold (calibration part of the training split), "
+        "and recipe otherwise); GT-known Loc at the threshold chosen on the training split, "
         "MaxBoxAccV2 as in Table 3. fg_rule rows re-read the base experiment's maps with another foreground-side "
         "rule, each with its own held-out threshold. Paper column: Table 6 of the paper (ImageNet-1K, ResNet-50), "
         "for context only. Percentages.")

@@ -1,5 +1,5 @@
 """table_folds: a recipe's scores on held-out folds of a training split, fold by fold and pooled, to choose
-recipes without the test split (README, "Choosing a recipe on held-out folds").
+recipes without the test split (docs/configuration.md, "Choosing a recipe on held-out folds").
 
 Each row is one fold experiment: C2AM trained without labels on split BASE-without-foldIofK, its box threshold
 chosen on those images, its boxes scored on the held-out BASE-foldIofK (evaluate_wsol). The pooled row of a

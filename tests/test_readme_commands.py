@@ -40,7 +40,7 @@ def test_the_readme_has_its_commands():
 @pytest.mark.parametrize("command", readme_commands())
 def test_readme_command_dry_runs(command, tmp_path):
     args = shlex.split(command)[1:]
-    if "configs/cub10.yaml" in args:  # its MobileNetV2 experiment plans from a weights file in ../shared
+    if "configs/cub10_mnv2.yaml" in args:  # its MobileNetV2 experiment plans from a weights file in ../shared
         need(MOBILENET_WEIGHTS)
     if any(a.startswith("configs/cub10") for a in args):  # dataset roots are checked when the config is read
         need(CUB10)

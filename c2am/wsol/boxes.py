@@ -14,7 +14,7 @@ import numpy as np
 
 ZERO_BOX = np.zeros((1, 4), dtype=np.float64)  # returned for an empty mask: IoU 0 with every box
 
-# A map without contrast (no foreground to find; README, "Blank images"). A uniform input (all black, all white,
+# A map without contrast (no foreground to find; docs/operations.md, "Blank images"). A uniform input (all black, all white,
 # one grey or colour) still gives a map with contrast, made by the zero padding at the image border (max - min of P
 # 0.07 - 0.89 on blank images, as high as on real photos: 0.04 - 1.0), so no level of the map's own contrast tells
 # them apart; the network's input view does: the largest per-channel standard deviation of its pixels is 0 on a

@@ -186,7 +186,7 @@ def pixel_ap(store: MapStore, records: list[ImageRecord], thresholds) -> float:
 def fg_rule_ablation(train_store: MapStore, test_store: MapStore, train_records: list[ImageRecord],
                      test_records: list[ImageRecord], box: BoxSettings, evaluation: WsolEvalSettings) -> dict:
     """GT-known Loc of the test split under three foreground rules, each with its own held-out threshold
-    (chosen on the training split's calibration part, as for the main result):
+    (chosen on the training split, as for the main result):
     dataset_border (ours: one decision for the data set), raw_P (no rule: P is the foreground), and
     per_image_border (the same border test on every image separately)."""
     flipped = bool(train_store.meta["settings"]["fg_flip"])

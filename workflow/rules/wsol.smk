@@ -27,7 +27,7 @@ rule extract_maps:
 
 
 rule choose_threshold:
-    """Box threshold from the calibration part of the training split (never the evaluation split)."""
+    """Box threshold chosen on the training split's GT boxes (never the evaluation split), or the fixed one."""
     input:
         maps=lambda w: f"{R}/{w.exp}/maps/{train_split(w.exp)}",
         data=data_input,
