@@ -10,10 +10,14 @@ PYTHON ?= python3
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# requirements.txt: the exact, tested dependency set; then this checkout itself, editable and without
+# dependencies, so that `c2am` is on the venv's PATH (setuptools >= 70.1 builds it in place, no wheel package)
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "setuptools>=70.1"
 	$(VENV)/bin/pip install --quiet -r requirements.txt
+	$(VENV)/bin/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 demo: setup

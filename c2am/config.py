@@ -1,4 +1,4 @@
-"""config.yaml: validation against workflow/schemas/config.schema.yaml, defaults, and per-experiment settings.
+"""config.yaml: validation against c2am/config.schema.yaml, defaults, and per-experiment settings.
 
 Settings of a stage for an experiment are resolved as
     schema defaults  <-  stages.<stage>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiment.<stage>
@@ -20,7 +20,7 @@ import jsonschema
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA_PATH = Path(__file__).resolve().with_name("config.schema.yaml")  # ships inside the package
 STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train", "predict")  # per experiment
 
 

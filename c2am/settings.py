@@ -1,6 +1,6 @@
 """Typed settings of every stage, one dataclass per section of the config schema.
 
-Defaults live only in workflow/schemas/config.schema.yaml: a dataclass here has no default values;
+Defaults live only in c2am/config.schema.yaml: a dataclass here has no default values;
 `X.from_dict(values)` starts from the schema's defaults of its section, overlays `values`, rejects unknown keys
 and checks types and bounds against the schema. The field names are the schema's keys (a test checks that they
 match exactly), so a setting is spelled the same in config.yaml, on a stage's command line (`--batch-size`) and
