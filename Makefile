@@ -1,12 +1,13 @@
 # Two entry points for a fresh machine (Python 3.11 + pip; no conda, no GPU needed):
 #   make demo   - create .venv, install requirements.txt, run the pipeline on the embedded demo dataset
+#   make segment IMAGES=DIR - C2AM trained on your photos (no labels): masks, boxes and a gallery of every photo
 #   make test   - create .venv if needed and run the test suite
 #   make report - the demo plus the sensitivity studies (Table 6, Fig. 8) and Snakemake's HTML report
 VENV ?= .venv
 CORES ?= 2
 PYTHON ?= python3
 
-.PHONY: setup demo test report clean-results
+.PHONY: setup demo segment test report clean-results
 
 setup: $(VENV)/.installed
 
@@ -28,6 +29,13 @@ report: setup  # after (or instead of) make demo: adds Table 6 / Fig. 8, trainin
 	$(VENV)/bin/snakemake --cores $(CORES) full_report
 	$(VENV)/bin/snakemake --report results/report.html full_report
 	@echo "report: results/report.html (with results/table6.csv, results/figure8.png)"
+
+# your own photos: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]; the folder and name reach the
+# command through the environment, never through the shell's parser
+export IMAGES NAME
+segment: setup
+	@if [ -z "$$IMAGES" ]; then echo "usage: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]" >&2; exit 2; fi
+	$(VENV)/bin/python -m c2am.segment "$$IMAGES" $${NAME:+--name "$$NAME"} --cores $(CORES)
 
 test: setup
 	$(VENV)/bin/pytest -q

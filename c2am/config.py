@@ -141,6 +141,7 @@ def _validate(config: dict) -> dict:
                      for stage, given in {**{k: {} for k in schema["properties"]["stages"]["properties"]},
                                           **cfg["stages"]}.items()}
     defs = schema["$defs"]
+    _add_segment_run(cfg, defs, source)
     for name, ds in cfg["datasets"].items():
         ds = {**_defaults_of(defs["dataset"]["properties"]), **ds}
         if "{results_dir}" in ds["root"]:
@@ -196,6 +197,41 @@ def _validate(config: dict) -> dict:
     return cfg
 
 
+def _add_segment_run(cfg: dict, defs: dict, source: str) -> None:
+    """With segment.images set: a folder dataset, an experiment (segment.recipe, its training epochs from
+    segment.views and the number of photos) and a predict folder, each named segment.name."""
+    seg = {**_defaults_of(load_schema()["properties"]["segment"]["properties"]), **cfg["segment"]}
+    seg["views"] = {**_defaults_of(load_schema()["properties"]["segment"]["properties"]["views"]["properties"]),
+                    **seg["views"]}
+    cfg["segment"] = seg
+    if seg["images"] is None:
+        return
+    name, images = seg["name"], _from_repo(seg["images"])
+    for section in ("datasets", "experiments", "predict_folders"):
+        if name in cfg[section]:
+            raise ConfigError(f"{source}: segment.name = {name!r} is already a key of {section}: give the "
+                              f"segment run another name")
+    from .data.readers import list_images  # the config module stays importable without the data readers
+    try:
+        photos = len(list_images(images))
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"{source}: segment.images: {exc}") from None
+    recipe = copy.deepcopy(seg["recipe"])
+    if "dataset" in recipe:
+        raise ConfigError(f"{source}: segment.recipe.dataset: the segment run's dataset is segment.images")
+    experiment = {"label": f"C2AM ({name})", **recipe, "dataset": name}
+    for stage in ("c2am_train", "cue_train"):
+        experiment[stage] = {**experiment.get(stage, {}), "epochs": max(1, round(seg["views"][stage] / photos))}
+    errors = sorted(jsonschema.Draft202012Validator({**load_schema(), **defs["experiment"]}).iter_errors(experiment),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        raise ConfigError(f"{source}: segment.recipe{''.join(f'.{k}' for k in e.absolute_path)}: {e.message}")
+    cfg["datasets"][name] = {"format": "folder", "root": images, "train_split": "all", "eval_split": "all"}
+    cfg["experiments"][name] = experiment
+    cfg["predict_folders"][name] = images
+
+
 def _check_datasets(cfg: dict, raw: dict, source: str) -> None:
     """What would otherwise fail only when a job runs: split names (a fold BASE-foldIofK needs I < K, K >= 2, and a
     split BASE that the layout has) and the root of every dataset an active experiment reads (its own or its
@@ -208,7 +244,7 @@ def _check_datasets(cfg: dict, raw: dict, source: str) -> None:
         for ds in (cfg["experiments"][exp]["dataset"], *cfg["experiments"][exp]["c2am_extra_data"]):
             used.setdefault(ds, []).append(exp)
     for name, ds in cfg["datasets"].items():
-        given = raw["datasets"][name]["root"]
+        given = raw["datasets"][name]["root"] if name in raw.get("datasets", {}) else ds["root"]
         if name in used and not ds["generate"] and not Path(ds["root"]).exists():
             exps = used[name]
             raise ConfigError(
@@ -421,14 +457,14 @@ def read_config_file(path: str | Path) -> dict:
     return content
 
 
-def load_config(*paths: str | Path) -> dict:
-    """config.yaml and overlays merged as Snakemake merges --configfile (later files win, mappings deeply),
-    validated; errors name the file that set the key."""
-    sources = [(str(p), read_config_file(p)) for p in paths]
+def load_config(*paths: str | Path, extra: tuple[str, dict] | None = None) -> dict:
+    """config.yaml and overlays merged as Snakemake merges --configfile (later files win, mappings deeply), then
+    `extra` (a name and a mapping, e.g. what a command line sets), validated; errors name the source of the key."""
+    sources = [(str(p), read_config_file(p)) for p in paths] + ([extra] if extra else [])
     merged: dict = {}
     for _, content in sources:
         _merge(merged, copy.deepcopy(content))
-    return validate_config(merged, str(paths[-1]), sources)
+    return validate_config(merged, sources[-1][0], sources)
 
 
 def _merge(base: dict, overlay: dict) -> None:

@@ -1,12 +1,12 @@
 """Foreground of any image folder with a trained C2AM model: masks, boxes and overlay previews.
 
 Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
-size x size (the extraction recipe), and its foreground map is resized back to the original size, min-max scaled
-per image and thresholded (refine crf: the mask is then refined by a dense CRF on the image,
-c2am.foreground_scores.mask_score); the box is the bounding rectangle of the largest contour of the thresholded map
-(not of the refined mask). With masks self_trained the mask is made the same way from 1 - the background
-probability of a cue model trained on C2AM's own pseudo labels (c2am.wsss.cue_model), and the box still from
-C2AM's map. Images that
+size x size at each test-time scale (inference_recipe: as the maps the box threshold was chosen on, unless given),
+and its foreground map is resized back to the original size, min-max scaled per image and thresholded (refine
+crf: the mask is then refined by a dense CRF on the image, c2am.foreground_scores.mask_score). With masks
+self_trained the mask is made the same way from 1 - the background probability of a cue model trained on C2AM's
+own pseudo labels (c2am.wsss.cue_model). The box is the bounding rectangle of the written mask's largest region,
+so box and mask always agree. Images that
 cannot be read (corrupt, truncated, empty files, dangling links) are skipped, counted and listed; an image whose
 map has no foreground/background contrast (c2am.wsol.boxes.flat_maps: a blank image, or a constant map) gets an
 empty mask and no box, flagged `empty_map`. A file whose name is not UTF-8 is written (outputs and its row of
@@ -33,7 +33,9 @@ from torch.utils.data import DataLoader, Dataset
 from .data.decode import ImageDecodeError
 from .data.images import eval_view, read_image
 from .data.readers import list_images
+from .data.demo import is_demo_image
 from .foreground_scores import mask_score
+from .gallery import NEARLY_EMPTY, write_gallery
 from .io import atomic_dir, check_out_paths, legacy_manifest_layout, write_image, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
@@ -77,25 +79,44 @@ def _collate(items):
     return [i for i, _, _ in good], views, [img for _, _, img in good], bad
 
 
+# Okabe-Ito colours (readable with every common colour-vision deficiency), each drawn over a black line so that it
+# shows on any photo: the mask's outline yellow, the box sky blue
+OUTLINE_RGB, BOX_RGB = (240, 228, 66), (86, 180, 233)
+
+
 def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.ndarray:
-    """RGB preview: foreground tinted red, box in green, longest side <= max_side."""
-    out = np.ascontiguousarray(img, dtype=np.float32)
-    out[mask] = 0.55 * out[mask] + 0.45 * np.array([255, 0, 0], np.float32)
-    out = out.astype(np.uint8)
+    """RGB preview, longest side <= max_side: the photo with its background dimmed, the mask's outline in yellow
+    and the box in sky blue, each line on a black one (visible on red, yellow or blue objects alike)."""
+    scale = min(1.0, max_side / max(img.shape[:2]))
+    size = (max(1, round(img.shape[1] * scale)), max(1, round(img.shape[0] * scale)))
+    small = cv2.resize(np.ascontiguousarray(img, dtype=np.uint8), size, interpolation=cv2.INTER_AREA)
+    keep = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST).astype(bool)
+    out = small.astype(np.float32)
+    out[~keep] *= 0.55
+    out = np.ascontiguousarray(out.astype(np.uint8))
+    width = max(1, round(max(size) / 256))
+    contours, _ = cv2.findContours(keep.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    cv2.drawContours(out, contours, -1, (0, 0, 0), 3 * width)
+    cv2.drawContours(out, contours, -1, OUTLINE_RGB, width)
     if box is not None:
-        x0, y0, x1, y1 = (int(round(v)) for v in box)
-        cv2.rectangle(out, (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1)), (0, 255, 0),
-                      max(2, round(max(img.shape[:2]) / 200)))
-    scale = max_side / max(out.shape[:2])
-    if scale < 1:
-        out = cv2.resize(out, (max(1, round(out.shape[1] * scale)), max(1, round(out.shape[0] * scale))),
-                         interpolation=cv2.INTER_AREA)
+        x0, y0, x1, y1 = (int(round(v * scale)) for v in box)
+        corners = (x0, y0), (max(x0, x1 - 1), max(y0, y1 - 1))
+        cv2.rectangle(out, *corners, (0, 0, 0), 3 * width)
+        cv2.rectangle(out, *corners, BOX_RGB, width)
     return out
+
+
+def mask_box(mask: np.ndarray):
+    """The box predict writes: the bounding rectangle of the written mask's largest connected region (by
+    c2am.wsol.boxes.boxes_from_map's contour rule), None for an empty mask."""
+    if not mask.any():
+        return None
+    return boxes_from_map(mask.astype(np.float32), [0.5])[0][0]
 
 
 def _predicted_files(table: pd.DataFrame) -> set[str]:
     rels = [Path(f) for f in table["file"]]
-    return {"summary.json", *(("masks" / output_name(r, ".png")).as_posix() for r in rels),
+    return {"summary.json", "index.html", *(("masks" / output_name(r, ".png")).as_posix() for r in rels),
             *(("previews" / output_name(r, ".jpg")).as_posix() for r in rels)}
 
 
@@ -104,14 +125,42 @@ def _predicted_files(table: pd.DataFrame) -> set[str]:
 legacy_predictions = legacy_manifest_layout("predict", "boxes.parquet", extra=_predicted_files)
 
 
+def inference_recipe(s: PredictSettings, maps_recipe: dict | None, model_settings: dict) -> dict:
+    """The size, scales and flip predict runs at: each as given (--size, --scales, --flip), else as the maps the box
+    threshold was chosen on were extracted (`maps_recipe`, recorded in choose_threshold's threshold.json), else
+    the model's training resize, one scale, no flip. Returns them with `recipe_from` saying where they came from."""
+    if maps_recipe is not None:
+        fallback, source = maps_recipe, "the threshold file (the maps it was chosen on)"
+    else:
+        fallback, source = {"size": model_settings["resize"], "scales": [1.0], "flip": False}, \
+            "the model (its training resize)"
+    given = {"size": s.size, "scales": s.scales, "flip": s.flip}
+    recipe = {k: v if v is not None else fallback[k] for k, v in given.items()}
+    recipe["recipe_from"] = {k: "given" if v is not None else source for k, v in given.items()}
+    return recipe
+
+
+def _warnings(ck: dict, model_path, files: list[Path], table: pd.DataFrame) -> list[str]:
+    found = []
+    if ck.get("summary", {}).get("synthetic_demo") and not all(is_demo_image(f) for f in files[:50]):
+        found.append(f"the model {model_path} was trained on the synthetic demo images only: its masks of other "
+                     f"photos mean little; train C2AM on your own photos (make segment IMAGES=DIR)")
+    nearly_empty = int((table["foreground_fraction"] < NEARLY_EMPTY).sum())
+    if len(table) and nearly_empty > len(table) / 2:
+        found.append(f"{nearly_empty} of {len(table)} masks are (nearly) empty (foreground < {NEARLY_EMPTY:.0%} "
+                     f"of the photo): the model or its threshold does not suit these photos")
+    return found
+
+
 @torch.no_grad()
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True,
-                   mask_model_path: str | Path | None = None) -> dict:
-    """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg and OUT/summary.json
-    for every image REL under `folder` (REL keeps its extension: masks/a/photo.jpg.png); the folder is written
-    completely or not at all. `mask_model_path`: the cue model of s.masks self_trained. Returns the summary."""
-    size = s.size
+                   mask_model_path: str | Path | None = None, maps_recipe: dict | None = None) -> dict:
+    """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg, OUT/index.html (the
+    gallery) and OUT/summary.json for every image REL under `folder` (REL keeps its extension:
+    masks/a/photo.jpg.png); the folder is written completely or not at all. `mask_model_path`: the cue model of
+    s.masks self_trained; `maps_recipe`: the size, scales and flip of the maps the threshold was chosen on
+    (inference_recipe). Returns the summary."""
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     if (s.masks == "self_trained") != (mask_model_path is not None):
@@ -128,6 +177,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     files = list_images(folder)
     dev = pick_device(device)
     model, ck = load_trained(model_path)
+    recipe = inference_recipe(s, maps_recipe, ck["settings"])
+    size = recipe["size"]
     model = inference_model(model, dev, True)
     mask_model = mask_size = None
     if mask_model_path:  # run as predict_cues runs it for table_fg: at its own test size
@@ -141,7 +192,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     rels = [str(f.relative_to(folder)) for f in files]
     renamed = safe_names(rels)
     names = [renamed.get(r, r) for r in rels]
-    fg_map = partial(model.averaged_foreground_map, scales=s.scales, flip=s.flip)
+    fg_map = partial(model.averaged_foreground_map, scales=recipe["scales"], flip=recipe["flip"])
     needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
     with atomic_dir(out_dir, legacy_predictions, "predict") as tmp:
@@ -163,9 +214,7 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                     mask_map, mask_threshold = normalize_map(fg_prob, "minmax"), SELF_TRAINED_MASK_THRESHOLD
                 score, level = mask_score(mask_map, rgb_full, mask_threshold, s.refine, s.refine_max_side)
                 mask = score >= level if not is_empty else np.zeros((h, w), bool)
-                # the box comes from the map at the box threshold either way: on the CUB-10 test images the CRF's
-                # masks gave fewer boxes with IoU >= 0.5 (80.7 % vs 86.0 %; README, "Foreground masks")
-                box = None if is_empty else boxes_from_map(full.astype(np.float32), [threshold])[0][0]
+                box = mask_box(mask)  # the box of what is written, so that box and mask never disagree
                 empty += is_empty
                 mask_path = tmp / "masks" / output_name(rel, ".png")
                 mask_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,17 +234,22 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                              f"{f'; and {len(skipped) - 10} more' if len(skipped) > 10 else ''}); nothing written")
         table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
                                             "foreground_fraction", "empty_map"])
+        warnings = _warnings(ck, model_path, files, table)
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
-                   "empty_maps": int(empty), "threshold": threshold, "size": size, "scales": list(s.scales),
-                   "flip": s.flip, "refine": s.refine, "model": str(model_path), "masks": s.masks,
+                   "empty_maps": int(empty), "nearly_empty_masks": int((table["foreground_fraction"] < NEARLY_EMPTY).sum()),
+                   "threshold": threshold, "size": size, "scales": list(recipe["scales"]),
+                   "flip": recipe["flip"], "recipe_from": recipe["recipe_from"], "refine": s.refine, "model": str(model_path), "masks": s.masks,
                    "mask_model": None if mask_model_path is None else str(mask_model_path),
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
-                   "seconds": round(time.time() - start, 2), "skipped": skipped,
+                   "seconds": round(time.time() - start, 2), "warnings": warnings, "skipped": skipped,
                    "renamed": [{"file": renamed[r], "name": readable(r)} for r in rels if r in renamed]}
         write_parquet(table, tmp / "boxes.parquet", "predict", {k: summary[k] for k in ("threshold", "size", "model")})
         (tmp / "summary.json").write_text(json.dumps(summary, indent=1))
+        write_gallery(tmp, table, summary, s.previews)
     for item in summary["renamed"]:
         print(f"renamed {item['name']} -> {item['file']} (its name is not UTF-8)", file=sys.stderr)
     for item in skipped:
         print(f"skipped {item['file']}: {item['error']}", file=sys.stderr)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return summary

@@ -251,9 +251,9 @@ class DDTSettings(Settings):
 class PredictSettings(Settings):
     SECTION: ClassVar[str] = "predict"
 
-    size: int
-    scales: list[float]
-    flip: bool
+    size: int | None  # None: the threshold file's maps recipe, else the model's (foreground.inference_recipe)
+    scales: list[float] | None
+    flip: bool | None
     batch_size: int
     workers: int
     previews: bool

@@ -1,8 +1,9 @@
-"""choose-threshold: the box threshold that maximises GT-known Loc on the calibration part of the training
-split (a seeded `calib_fraction` of its images). The evaluation split is never used for this.
+"""choose-threshold: the box threshold that maximises GT-known Loc on the training split's GT boxes
+(all its images by default; a seeded `calib_fraction` of them otherwise). The evaluation split is never used for this.
 
 Reads:  --maps (extract_maps output of the training split) and the training split's GT boxes.
-Writes: --out (JSON: threshold, calibration curve, calibration image ids). A fixed --threshold skips the search.
+Writes: --out (JSON: threshold, calibration curve, calibration image ids, and `maps`: the size, scales and flip
+        the maps were extracted at, which predict runs at by default). A fixed --threshold skips the search.
 
 By hand:
     python -m stages.choose_threshold --maps results/demo_effl0/maps/train --dataset-format cub \
@@ -29,6 +30,8 @@ def run(args: argparse.Namespace) -> None:
     else:
         result = {"threshold": float(box.threshold), "fixed": True}
     result["settings"] = box.to_dict()
+    extracted = MapStore(args.maps).meta["settings"]  # predict runs as these maps were made (inference_recipe)
+    result["maps"] = {"size": extracted["resize"], "scales": extracted["scales"], "flip": extracted["flip"]}
     write_json(result, args.out)
 
 

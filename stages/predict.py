@@ -4,15 +4,18 @@ no annotations: the paper's "detect the foreground without manual annotations" u
 Reads:  --model (train_c2am output), --images (a folder, searched recursively; mixed sizes, grayscale, RGBA,
         EXIF-rotated files are fine), the box threshold (--threshold-file from choose_threshold, or --threshold).
 Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet (file, width, height,
-        x0, y0, x1, y1 in original pixels, threshold, foreground_fraction, empty_map), previews/REL.jpg
-        (foreground tinted, box drawn) and summary.json (counts; unreadable images are skipped and listed). A blank
-        image (no contrast) gets empty_map true, no box and an empty mask; a file whose name is not UTF-8 is
-        written under its escaped name (caf\\xe9.jpg -> caf%E9.jpg), listed in summary.json's `renamed`.
-        With --scales / --flip the map is averaged over test-time views, as extract_maps does: give predict the
-        experiment's extract scales, so its box threshold meets the maps it was chosen on. With --masks
-        self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model trained on
-        C2AM's pseudo labels, run at its own test size, mask level 0.5 as results/table_fg.csv scores it), the
-        boxes still from C2AM's map at the box threshold.
+        x0, y0, x1, y1 in original pixels: the box of the mask's largest region, threshold, foreground_fraction,
+        empty_map), previews/REL.jpg (background dimmed, mask outline, box), index.html (the gallery: every photo
+        with its outline, box and mask, sortable by foreground fraction, empty maps flagged) and summary.json
+        (counts, the size and scales used and where they came from, warnings; unreadable images are skipped and
+        listed). Size, scales and flip default to those of the maps the threshold was chosen on (recorded in
+        --threshold-file), else to the model's training resize. A warning is printed (and kept in summary.json)
+        when most masks are (nearly) empty, or when a model trained on the synthetic demo meets other photos.
+        A blank image (no contrast) gets empty_map true, no box and an empty mask; a file whose name is not UTF-8
+        is written under its escaped name (caf\\xe9.jpg -> caf%E9.jpg), listed in summary.json's `renamed`.
+        With --masks self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model
+        trained on C2AM's pseudo labels, run at its own test size, mask level 0.5 as results/table_fg.csv scores
+        it).
         The folder appears complete or not at all. It must not be, hold or lie inside --images, and an existing
         --out-dir is replaced only when it holds nothing but an earlier predict output (else: an error naming it).
 
@@ -35,9 +38,10 @@ from c2am.foreground import predict_folder
 from c2am.settings import PredictSettings
 
 
-def read_threshold_file(path: str) -> float:
+def read_threshold_file(path: str) -> tuple[float, dict | None]:
     """The box threshold of a choose_threshold output ({"threshold": T, "settings": {"normalization": "minmax",
-    ...}, ...}); anything else is an error naming the file, what is wrong and what was expected."""
+    ...}, "maps": {"size": S, "scales": [...], "flip": F}}) and its maps recipe (None in a file written before it
+    was recorded); anything else is an error naming the file, what is wrong and what was expected."""
     expected = ('expected the threshold.json written by choose_threshold: {"threshold": a number in (0, 1), '
                 '"settings": {"normalization": "minmax", ...}, ...}')
     try:
@@ -70,15 +74,19 @@ def read_threshold_file(path: str) -> float:
         raise ValueError(f"--threshold-file {path}: its threshold {value!r} is not a number; {expected}") from None
     if not 0 < threshold < 1:
         raise ValueError(f"--threshold-file {path}: its threshold {threshold} is not in (0, 1); {expected}")
-    return threshold
+    maps = chosen.get("maps")
+    if maps is not None and not (isinstance(maps, dict) and {"size", "scales", "flip"} <= set(maps)):
+        raise ValueError(f"--threshold-file {path}: its 'maps' is not {{size, scales, flip}}; {expected}")
+    return threshold, maps
 
 
 def run(args: argparse.Namespace) -> None:
     if (args.threshold is None) == (args.threshold_file is None):
         raise ValueError("give exactly one of --threshold and --threshold-file")
-    threshold = read_threshold_file(args.threshold_file) if args.threshold_file else args.threshold
+    threshold, maps = read_threshold_file(args.threshold_file) if args.threshold_file else (args.threshold, None)
     summary = predict_folder(args.model, args.images, args.out_dir, threshold, settings_of(args, PredictSettings),
-                             args.device, progress=not args.no_progress, mask_model_path=args.mask_model)
+                             args.device, progress=not args.no_progress, mask_model_path=args.mask_model,
+                             maps_recipe=maps)
     print_summary({k: v for k, v in summary.items() if k != "skipped"})
 
 

@@ -42,7 +42,7 @@ SIZE_KEYS = ("resize", "crop", "size", "test_size", "refine_max_side", "batch_si
 
 def test_predict_size_100000_is_refused_by_the_schema_naming_the_setting(raw):
     bad = copy.deepcopy(raw)
-    bad["stages"]["predict"]["size"] = 100000
+    bad["stages"]["predict"] = {"size": 100000}
     with pytest.raises(ConfigError, match=r"config\.yaml: stages\.predict\.size: 100000 is greater than the maximum "
                                           r"of 2048"):
         validate_config(bad)

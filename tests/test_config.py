@@ -177,7 +177,7 @@ def test_test_time_flags_stay_off_the_command_at_their_defaults(raw):
     cfg = validate_config(raw)
     assert "--scales" not in stage_flags(cfg, "demo_effl0", "extract") and "flip" not in stage_flags(cfg, "demo_effl0", "predict")
     raw["experiments"]["demo_effl0"]["extract"]["scales"] = [1.0, 1.5]
-    raw["experiments"]["demo_effl0"]["predict"]["flip"] = True
+    raw["experiments"]["demo_effl0"].setdefault("predict", {})["flip"] = True
     cfg = validate_config(raw)
     assert " --scales 1.0 1.5 " in stage_flags(cfg, "demo_effl0", "extract") + " "
     assert "--flip" in stage_flags(cfg, "demo_effl0", "predict")

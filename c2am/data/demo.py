@@ -33,6 +33,12 @@ MANIFEST = "demo.json"
 CUB_DIR, VOC_DIR = "CUB_200_2011", "VOC2012"
 
 
+def is_demo_image(path: str | Path) -> bool:
+    """Whether an image file belongs to a generated demo dataset (a folder above it holds the generator's
+    MANIFEST, e.g. results/data/demo/demo.json above results/data/demo/CUB_200_2011/images/...)."""
+    return any((parent / MANIFEST).is_file() for parent in list(Path(path).absolute().parents)[:5])
+
+
 @dataclass(frozen=True)
 class ClassSpec:
     """Appearance of one demo class: outline, hue (degrees) and texture."""

@@ -12,6 +12,7 @@ from torch.utils.data import Dataset
 
 from ..data.images import eval_view, read_image, sample_generator, train_view, verify_images
 from ..data.records import ImageRecord
+from ..data.demo import is_demo_image
 from ..losses import MemoryBank, contrastive_loss
 from ..models.c2am import C2AM, build_model
 from ..settings import C2AMTrainSettings
@@ -95,7 +96,8 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
         fg = decide_foreground(model, fg_records or records, s, dev)
         model.fg_flip.fill_(fg["flip"])
         summary.update(foreground=fg, train_seconds=time.time() - start,
-                       single_colour_images=checked["single_colour"])
+                       single_colour_images=checked["single_colour"],
+                       synthetic_demo=all(is_demo_image(r.path) for r in records))  # predict warns on photos
         save_model(out_model, model, init_artifact, s.to_dict(), summary)
         finish_run(summary, checkpoint, log_path)
         ctx.barrier()

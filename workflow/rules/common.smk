@@ -468,6 +468,15 @@ def predict_flags(wildcards):
     return f"{stage_flags(CFG, wildcards.exp, 'predict')}{mask_model}"
 
 
+def segment_run(_):
+    """The predict folder of the segment run (config segment: images, name)."""
+    if CFG["segment"]["images"] is None:
+        raise WorkflowError("segment: no photo folder given: run `make segment IMAGES=DIR` or `c2am segment DIR`, "
+                            "or set segment.images in a --configfile overlay")
+    name = CFG["segment"]["name"]
+    return f"{R}/{name}/predict/{name}"
+
+
 def fg_experiments():
     """Active experiments on a VOC-layout dataset (masks to score foreground against)."""
     return [e for e in ACTIVE if dataset(e)["format"] == "voc"]

@@ -23,3 +23,11 @@ rule predict:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
         " > {log:q} 2>&1 || c2am_failed {log:q}"
+
+
+rule segment:
+    """Your photos to masks, no labels: C2AM trained on segment.images, then predict with the self-trained masks;
+    the gallery is results/NAME/predict/NAME/index.html."""
+    input:
+        segment_run,
+    localrule: True
