@@ -1,9 +1,12 @@
 """The workflow follows Snakemake's conventions: `snakemake --lint` finds nothing (every rule has a log and names
-the conda environment, helpers live in common.smk, no path built with '+'), and the environment file pins exactly
+the conda environment, helpers live in common.smk, no path built with '+'), `snakefmt --check` finds nothing to
+reformat (line length and other settings: [tool.snakefmt] in pyproject.toml), and the environment file pins exactly
 what requirements.txt pins."""
 
 import re
 import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
@@ -15,6 +18,21 @@ def test_snakemake_lint_is_clean():
                           capture_output=True, text=True, cwd=REPO, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0 and "Congratulations, your workflow is in a good condition!" in out, out[-4000:]
+
+
+SNAKEFMT = str(Path(sys.executable).parent / "snakefmt")  # pinned in requirements.txt (make setup installs it)
+
+
+def test_snakefmt_finds_nothing_to_reformat():
+    """`snakefmt --check workflow/` exits 0 (1: a file would change, 123: a file it cannot parse); run
+    `snakefmt workflow/` to fix. It reads [tool.snakefmt] from pyproject.toml, found from the checked path."""
+    sources = [REPO / "workflow" / "Snakefile", *(REPO / "workflow" / "rules").glob("*.smk")]
+    proc = subprocess.run([SNAKEFMT, "--check", "--compact-diff", "workflow"], capture_output=True, text=True,
+                          cwd=REPO, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"snakefmt would reformat (run `snakefmt workflow/`):\n{out[-4000:]}"
+    # it checked every workflow file, not an empty selection
+    assert re.search(rf"All {len(sources)} file\(s\) would be left unchanged", out), out[-2000:]
 
 
 def test_conda_environment_pins_the_requirements():

@@ -6,6 +6,14 @@ rule train_c2am:
         extra_data=c2am_extra_input,
     output:
         model=kept(f"{R}/{{exp}}/c2am/model.pt"),
+    log:
+        f"{R}/{{exp}}/c2am/train.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=lambda w: GPU_JOB * c2am_train(w)["gpus"],
+        nodes=lambda w: c2am_train(w)["nodes"],
     params:
         failure=last_failure(f"{R}/{{exp}}/c2am/train.log"),
         data=c2am_data_flags,
@@ -15,14 +23,6 @@ rule train_c2am:
         launch=c2am_launch,
         checkpoint=run_file("{R}/{exp}/c2am/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/c2am/train_log.jsonl"),
-    log:
-        f"{R}/{{exp}}/c2am/train.log",
-    threads: 8
-    resources:
-        gpu=lambda w: GPU_JOB * c2am_train(w)["gpus"],
-        nodes=lambda w: c2am_train(w)["nodes"],
-    conda:
-        ENV
     shell:
         "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"

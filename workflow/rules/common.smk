@@ -16,8 +16,10 @@ DEVICE = CFG["device"]
 GPU_JOB = 0 if DEVICE == "cpu" else 1
 ACTIVE = CFG["active_experiments"]
 ENV = "../../envs/c2am.yaml"  # relative to workflow/rules/: the environment of every stage under --sdm conda
-INFERENCE_ONLY = {"localizer": LocalizerTrainSettings.INFERENCE_ONLY,
-                  "classifier": ClassifierTrainSettings.INFERENCE_ONLY}
+INFERENCE_ONLY = {
+    "localizer": LocalizerTrainSettings.INFERENCE_ONLY,
+    "classifier": ClassifierTrainSettings.INFERENCE_ONLY,
+}
 
 
 # ----------------------------------------------------------------------------------------------- lookups
@@ -126,7 +128,9 @@ def c2am_extra_input(wildcards):
 def c2am_data_flags(wildcards):
     """data_flags plus one --extra-data per c2am_extra_data dataset (nothing more without them, so the rule's
     params, and hence its cached model, stay as they were)."""
-    extra = [f" --extra-data {quoted(ds['format'], ds['root'], ds['train_split'])}" for ds in c2am_extra_data(wildcards)]
+    extra = [
+        f" --extra-data {quoted(ds['format'], ds['root'], ds['train_split'])}" for ds in c2am_extra_data(wildcards)
+    ]
     return data_flags(wildcards) + "".join(extra)
 
 
@@ -140,8 +144,12 @@ def box_choice_flags(wildcards):
     """What choosing a box threshold reads: the boxes settings, and how the evaluation counts a box (IoU
     threshold, strictness; not the MaxBoxAcc sweep, so editing that does not re-choose the threshold)."""
     evaluation = stage_settings(CFG, wildcards.exp, "wsol_eval")
-    return " ".join([cli_flags(stage_settings(CFG, wildcards.exp, "boxes")),
-                     cli_flags({k: evaluation[k] for k in ("iou_threshold", "strict")})])
+    return " ".join(
+        [
+            cli_flags(stage_settings(CFG, wildcards.exp, "boxes")),
+            cli_flags({k: evaluation[k] for k in ("iou_threshold", "strict")}),
+        ]
+    )
 
 
 def global_flags(stage):
@@ -212,8 +220,9 @@ def figure_panels():
     panels = []
     for e in ACTIVE:
         ds, split = dataset(e), eval_split(e)
-        panel = quoted(label(e), ds["format"], ds["root"], split, f"{R}/{e}/maps/{split}",
-                       f"{R}/{e}/boxes/{split}.parquet")
+        panel = quoted(
+            label(e), ds["format"], ds["root"], split, f"{R}/{e}/maps/{split}", f"{R}/{e}/boxes/{split}.parquet"
+        )
         panels.append(f"--panel {panel}")
     return " ".join(panels)
 
@@ -238,9 +247,16 @@ def table1_entries():
         for source in exp["pseudo_boxes"]:
             for loc in exp["localizers"]:
                 for cls in exp["classifiers"]:
-                    out.append((label(e), exp["dataset"], source, recipe_label("localizer", loc),
-                                recipe_label("classifier", cls),
-                                f"{R}/{e}/psol/{source}/{loc}/metrics_{cls}_{eval_split(e)}.json"))
+                    out.append(
+                        (
+                            label(e),
+                            exp["dataset"],
+                            source,
+                            recipe_label("localizer", loc),
+                            recipe_label("classifier", cls),
+                            f"{R}/{e}/psol/{source}/{loc}/metrics_{cls}_{eval_split(e)}.json",
+                        )
+                    )
     return out
 
 
@@ -259,14 +275,17 @@ def wsol_metrics(e):
 
 
 def table2_rows():
-    rows = [f"--row {quoted(label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}"
-            for e in ACTIVE]
+    rows = [
+        f"--row {quoted(label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}" for e in ACTIVE
+    ]
     return " ".join(rows + [f"--ddt-row {quoted(*row)}" for row in ddt_entries()])
 
 
 def table3_rows():
-    rows = [f"--row {quoted('C2AM', label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}"
-            for e in ACTIVE]
+    rows = [
+        f"--row {quoted('C2AM', label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}"
+        for e in ACTIVE
+    ]
     return " ".join(rows + [f"--row {quoted('DDT', '-', *row)}" for row in ddt_entries()])
 
 
@@ -278,14 +297,17 @@ def fold_experiments():
 def table_folds_inputs(wildcards):
     """The held-out metrics of the fold experiments; none active is an error that says where they come from."""
     if not fold_experiments():
-        raise WorkflowError("table_folds needs experiments evaluated on a held-out fold (eval_split BASE-foldIofK, "
-                            "e.g. --configfile configs/cub10.yaml configs/cub10_folds.yaml); none is active")
+        raise WorkflowError(
+            "table_folds needs experiments evaluated on a held-out fold (eval_split BASE-foldIofK, "
+            "e.g. --configfile configs/cub10.yaml configs/cub10_folds.yaml); none is active"
+        )
     return [wsol_metrics(e) for e in fold_experiments()]
 
 
 def table_folds_rows():
-    return " ".join(f"--row {quoted(label(e), dataset(e)['root'], eval_split(e), wsol_metrics(e))}"
-                    for e in fold_experiments())
+    return " ".join(
+        f"--row {quoted(label(e), dataset(e)['root'], eval_split(e), wsol_metrics(e))}" for e in fold_experiments()
+    )
 
 
 def figure_wsol_args():
@@ -298,15 +320,28 @@ def figure_wsol_args():
         ds, split = dataset(e), eval_split(e)
         loc, cls = exp["localizers"][0], exp["classifiers"][0]
         classes = f"{R}/classifiers/{exp['dataset']}/{cls}/pred_{split}.parquet"
-        pseudo = {"c2am": ("C2AM", "red", f"{R}/{e}/boxes/{split}.parquet"),
-                  "ddt": ("DDT", "blue", f"{ddt_root(e)}/boxes/{split}.parquet")}
-        located = {s: (f"on {pseudo[s][0]}", pseudo[s][1], f"{R}/{e}/psol/{s}/{loc}/boxes_{split}.parquet")
-                   for s in exp["pseudo_boxes"]}
+        pseudo = {
+            "c2am": ("C2AM", "red", f"{R}/{e}/boxes/{split}.parquet"),
+            "ddt": ("DDT", "blue", f"{ddt_root(e)}/boxes/{split}.parquet"),
+        }
+        located = {
+            s: (f"on {pseudo[s][0]}", pseudo[s][1], f"{R}/{e}/psol/{s}/{loc}/boxes_{split}.parquet")
+            for s in exp["pseudo_boxes"]
+        }
         sources = exp["pseudo_boxes"]
         localizer_row = f"localizer {recipe_label('localizer', loc)}"
-        args.append(" ".join(["--panel", quoted(label(e), ds["format"], ds["root"], split, classes),
-                              "--row", quoted("pseudo boxes", *("=".join(pseudo[s]) for s in sources)),
-                              "--row", quoted(localizer_row, *("=".join(located[s]) for s in sources))]))
+        args.append(
+            " ".join(
+                [
+                    "--panel",
+                    quoted(label(e), ds["format"], ds["root"], split, classes),
+                    "--row",
+                    quoted("pseudo boxes", *("=".join(pseudo[s]) for s in sources)),
+                    "--row",
+                    quoted(localizer_row, *("=".join(located[s]) for s in sources)),
+                ]
+            )
+        )
         inputs += [classes, *(pseudo[s][2] for s in sources), *(located[s][2] for s in sources)]
     return " ".join(args), inputs
 
@@ -314,10 +349,24 @@ def figure_wsol_args():
 # ----------------------------------------------------------------------------------------------- WSSS
 REFINE = global_settings(CFG, "refine")
 CRF_KEYS = {  # the refine settings each dense-CRF variant reads (so editing one re-runs that variant only)
-    "crf_label": ("crf_iterations", "crf_gt_prob", "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_sxy",
-                  "crf_bilateral_srgb", "crf_bilateral_compat"),
-    "crf_softmax": ("crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_compat",
-                    "crf_softmax_bilateral_sxy", "crf_softmax_bilateral_srgb", "crf_softmax_bg_power"),
+    "crf_label": (
+        "crf_iterations",
+        "crf_gt_prob",
+        "crf_gaussian_sxy",
+        "crf_gaussian_compat",
+        "crf_bilateral_sxy",
+        "crf_bilateral_srgb",
+        "crf_bilateral_compat",
+    ),
+    "crf_softmax": (
+        "crf_iterations",
+        "crf_gaussian_sxy",
+        "crf_gaussian_compat",
+        "crf_bilateral_compat",
+        "crf_softmax_bilateral_sxy",
+        "crf_softmax_bilateral_srgb",
+        "crf_softmax_bg_power",
+    ),
 }
 CRF_METHODS = list(REFINE["crf_methods"])
 
@@ -379,10 +428,14 @@ def wsss_cells():
             base = f"{R}/cams/{ds_name}/{cam}/metrics/{split}"
             columns = [(WsssColumn.CAMS, f"{base}_threshold.json")]
             columns += [(WsssColumn.CRF[m], f"{base}_{m}.json") for m in CRF_METHODS]
-            columns += [(WsssColumn.saliency(wsss_label(CFG, "saliency", s)), f"{base}_sal-{s}.json")
-                        for s in experiment(e)["saliency"]]
-            columns += [(WsssColumn.C2AM_RAW, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am_raw.json"),
-                        (WsssColumn.C2AM, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am.json")]
+            columns += [
+                (WsssColumn.saliency(wsss_label(CFG, "saliency", s)), f"{base}_sal-{s}.json")
+                for s in experiment(e)["saliency"]
+            ]
+            columns += [
+                (WsssColumn.C2AM_RAW, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am_raw.json"),
+                (WsssColumn.C2AM, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am.json"),
+            ]
             cells += [(label(e), wsss_label(CFG, "cams", cam), ds_name, split, col, path) for col, path in columns]
     return cells
 
@@ -399,16 +452,23 @@ def figure_wsss_inputs():
     e, cam = wsss_entries()[0]
     split = eval_split(e)
     base = f"{R}/cams/{experiment(e)['dataset']}/{cam}/refined/{split}"
-    return {"initial": f"{base}/threshold", "cues": f"{R}/{e}/wsss/cues/{split}",
-            "refined": f"{R}/{e}/wsss/{cam}/refined/{split}/c2am", "exp": e, "split": split}
+    return {
+        "initial": f"{base}/threshold",
+        "cues": f"{R}/{e}/wsss/cues/{split}",
+        "refined": f"{R}/{e}/wsss/{cam}/refined/{split}/c2am",
+        "exp": e,
+        "split": split,
+    }
 
 
 def figure_wsss_args(wildcards):
     f = figure_wsss_inputs()
     ds = dataset(f["exp"])
-    return (f"--dataset-format {ds['format']} --dataset-root {shlex.quote(ds['root'])} --split {f['split']}"
-            f" --initial {shlex.quote(f['initial'])} --cues {shlex.quote(f['cues'])}"
-            f" --refined {shlex.quote(f['refined'])} --title {shlex.quote(label(f['exp']))}")
+    return (
+        f"--dataset-format {ds['format']} --dataset-root {shlex.quote(ds['root'])} --split {f['split']}"
+        f" --initial {shlex.quote(f['initial'])} --cues {shlex.quote(f['cues'])}"
+        f" --refined {shlex.quote(f['refined'])} --title {shlex.quote(label(f['exp']))}"
+    )
 
 
 # ----------------------------------------------------------------------------------------------- sensitivity
@@ -457,7 +517,9 @@ def training_log_args():
 # ----------------------------------------------------------------------------------------------- foreground masks
 def predict_mask_model(w):
     """predict's mask model: the experiment's cue model when its predict.masks is self_trained."""
-    return [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
+    return (
+        [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
+    )
 
 
 def predict_flags(wildcards):
@@ -471,8 +533,10 @@ def predict_flags(wildcards):
 def segment_run(_):
     """The predict folder of the segment run (config segment: images, name)."""
     if CFG["segment"]["images"] is None:
-        raise WorkflowError("segment: no photo folder given: run `make segment IMAGES=DIR` or `c2am segment DIR`, "
-                            "or set segment.images in a --configfile overlay")
+        raise WorkflowError(
+            "segment: no photo folder given: run `make segment IMAGES=DIR` or `c2am segment DIR`, "
+            "or set segment.images in a --configfile overlay"
+        )
     name = CFG["segment"]["name"]
     return f"{R}/{name}/predict/{name}"
 
@@ -485,9 +549,16 @@ def fg_experiments():
 def fg_sources(exp_name):
     """(source key, method label) of Table fg's rows for an experiment: C2AM's maps, the cue model trained on C2AM's
     pseudo labels (C2AM self-trained), each also refined by predict's CRF, DDT and the saliency sources."""
-    sources = [("c2am", "C2AM"), ("c2am_crf", "C2AM + CRF"), ("cue", "C2AM self-trained (cue model)"),
-               ("cue_crf", "C2AM self-trained + CRF"), ("ddt", "DDT (one group)")]
-    return sources + [(f"sal-{s}", f"saliency: {CFG['saliency'][s]['label'] or s}") for s in experiment(exp_name)["saliency"]]
+    sources = [
+        ("c2am", "C2AM"),
+        ("c2am_crf", "C2AM + CRF"),
+        ("cue", "C2AM self-trained (cue model)"),
+        ("cue_crf", "C2AM self-trained + CRF"),
+        ("ddt", "DDT (one group)"),
+    ]
+    return sources + [
+        (f"sal-{s}", f"saliency: {CFG['saliency'][s]['label'] or s}") for s in experiment(exp_name)["saliency"]
+    ]
 
 
 def fg_source_dir(w):
@@ -514,5 +585,14 @@ def fg_source_args(w):
 
 def fg_rows():
     """(method, experiment label, dataset, train JSON, eval JSON) of every Table fg row."""
-    return [(method, label(e), experiment(e)["dataset"], f"{R}/{e}/fg/{train_split(e)}_{key}.json",
-             f"{R}/{e}/fg/{eval_split(e)}_{key}.json") for e in fg_experiments() for key, method in fg_sources(e)]
+    return [
+        (
+            method,
+            label(e),
+            experiment(e)["dataset"],
+            f"{R}/{e}/fg/{train_split(e)}_{key}.json",
+            f"{R}/{e}/fg/{eval_split(e)}_{key}.json",
+        )
+        for e in fg_experiments()
+        for key, method in fg_sources(e)
+    ]

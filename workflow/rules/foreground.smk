@@ -17,18 +17,18 @@ rule ddt_maps_all:
         maps=kept(directory(f"{R}/{{exp}}/fg/ddt/maps/{{split}}")),
         boxes=f"{R}/{{exp}}/fg/ddt/boxes/{{split}}.parquet",
         summary=f"{R}/{{exp}}/fg/ddt/ddt_{{split}}.json",
+    log:
+        f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log"),
         data=data_flags,
         settings=cli_flags({**global_settings(CFG, "ddt"), "group_by": "all"}),
         device=DEVICE,
-    log:
-        f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
@@ -42,14 +42,14 @@ rule evaluate_fg:
         data=data_input,
     output:
         f"{R}/{{exp}}/fg/{{split}}_{{fgsource}}.json",
-    params:
-        data=data_flags,
-        source=fg_source_args,
-        settings=global_flags("fg_eval"),
     log:
         f"{R}/{{exp}}/logs/evaluate_fg_{{split}}_{{fgsource}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        source=fg_source_args,
+        settings=global_flags("fg_eval"),
     shell:
         "python -m stages.evaluate_fg {params.source} {params.data} --split {wildcards.split:q} --no-progress"
         " {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -62,12 +62,12 @@ rule table_fg:
     output:
         csv=report(f"{R}/table_fg.csv", caption="../report/table_fg.rst", category="Foreground"),
         md=f"{R}/table_fg.md",
-    params:
-        rows=" ".join(f"--row {quoted(*row)}" for row in fg_rows()),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table_fg.log",
     conda:
         ENV
+    params:
+        rows=" ".join(f"--row {quoted(*row)}" for row in fg_rows()),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table_fg {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -5,11 +5,11 @@ rule pretrain_init:
     output:
         pt=f"{R}/init/{{init}}.pt",
         summary=f"{R}/init/{{init}}.json",
-    params:
-        flags=init_flags,
     log:
         f"{R}/init/{{init}}.log",
     conda:
         ENV
+    params:
+        flags=init_flags,
     shell:
         "python -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1 || c2am_failed {log:q}"

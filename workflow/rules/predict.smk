@@ -6,19 +6,19 @@ rule predict:
         mask_model=predict_mask_model,  # the cue model when predict.masks is self_trained, else nothing
     output:
         kept(directory(f"{R}/{{exp}}/predict/{{folder}}")),
+    log:
+        f"{R}/{{exp}}/logs/predict_{{folder}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_{{folder}}.log"),
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
         settings=predict_flags,  # with --mask-model when predict.masks is self_trained
         device=DEVICE,
-    log:
-        f"{R}/{{exp}}/logs/predict_{{folder}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"

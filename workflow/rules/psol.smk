@@ -11,18 +11,18 @@ rule ddt_boxes:
         maps=kept(directory(f"{R}/ddt/{{dataset}}/{{init}}/maps/{{split}}")),
         boxes=f"{R}/ddt/{{dataset}}/{{init}}/boxes/{{split}}.parquet",
         summary=f"{R}/ddt/{{dataset}}/{{init}}/ddt_{{split}}.json",
+    log:
+        f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log"),
         data=data_flags,
         settings=global_flags("ddt"),
         device=DEVICE,
-    log:
-        f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
@@ -37,13 +37,13 @@ rule evaluate_ddt:
         data=data_input,
     output:
         f"{R}/ddt/{{dataset}}/{{init}}/metrics/wsol_{{split}}.json",
-    params:
-        data=data_flags,
-        settings=global_flags("wsol_eval"),
     log:
         f"{R}/ddt/{{dataset}}/{{init}}/logs/evaluate_wsol_{{split}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        settings=global_flags("wsol_eval"),
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -57,6 +57,13 @@ rule train_localizer:
         data=data_input,
     output:
         model=kept(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/model.pt"),
+    log:
+        f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log"),
         data=data_flags,
@@ -65,13 +72,6 @@ rule train_localizer:
         device=DEVICE,
         checkpoint=run_file("{R}/{exp}/psol/{source}/{localizer}/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/psol/{source}/{localizer}/train_log.jsonl"),
-    log:
-        f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.train_localizer --init {input.init:q} --pseudo-boxes {input.boxes:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
@@ -85,6 +85,13 @@ rule train_classifier:
         data=data_input,
     output:
         model=kept(f"{R}/classifiers/{{dataset}}/{{classifier}}/model.pt"),
+    log:
+        f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log"),
         data=data_flags,
@@ -93,13 +100,6 @@ rule train_classifier:
         device=DEVICE,
         checkpoint=run_file("{R}/classifiers/{dataset}/{classifier}/checkpoint.pt"),
         jsonl=run_file("{R}/classifiers/{dataset}/{classifier}/train_log.jsonl"),
-    log:
-        f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.train_classifier --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
@@ -113,17 +113,17 @@ rule predict_localizer:
         data=data_input,
     output:
         f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/boxes_{{split}}.parquet",
+    log:
+        f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/predict_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         data=data_flags,
         sizes=inference_flags("localizer"),
         device=DEVICE,
-    log:
-        f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/predict_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -136,17 +136,17 @@ rule predict_classifier:
         data=data_input,
     output:
         f"{R}/classifiers/{{dataset}}/{{classifier}}/pred_{{split}}.parquet",
+    log:
+        f"{R}/classifiers/{{dataset}}/{{classifier}}/predict_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         data=data_flags,
         sizes=inference_flags("classifier"),
         device=DEVICE,
-    log:
-        f"{R}/classifiers/{{dataset}}/{{classifier}}/predict_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -160,13 +160,13 @@ rule evaluate_psol:
         data=data_input,
     output:
         f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/metrics_{{classifier}}_{{split}}.json",
-    params:
-        data=data_flags,
-        settings=settings("wsol_eval"),
     log:
         f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/evaluate_{{classifier}}_{{split}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        settings=settings("wsol_eval"),
     shell:
         "python -m stages.evaluate_psol --boxes {input.boxes:q} --classes {input.classes:q} {params.data}"
         " --split {wildcards.split:q} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -179,13 +179,13 @@ rule table1:
     output:
         csv=report(f"{R}/table1.csv", caption="../report/table1.rst", category="WSOL"),
         md=f"{R}/table1.md",
-    params:
-        rows=" ".join(f"--row {quoted(*row)}" for row in table1_entries()),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table1.log",
     conda:
         ENV
+    params:
+        rows=" ".join(f"--row {quoted(*row)}" for row in table1_entries()),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table1 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -198,13 +198,13 @@ rule table2:
     output:
         csv=report(f"{R}/table2.csv", caption="../report/table2.rst", category="WSOL"),
         md=f"{R}/table2.md",
-    params:
-        rows=table2_rows(),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table2.log",
     conda:
         ENV
+    params:
+        rows=table2_rows(),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table2 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -217,13 +217,13 @@ rule table3:
     output:
         csv=report(f"{R}/table3.csv", caption="../report/table3.rst", category="WSOL"),
         md=f"{R}/table3.md",
-    params:
-        rows=table3_rows(),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table3.log",
     conda:
         ENV
+    params:
+        rows=table3_rows(),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table3 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -234,12 +234,12 @@ rule figure_wsol:
         figure_wsol_args()[1],
     output:
         report(f"{R}/figure_wsol.png", caption="../report/figure_wsol.rst", category="WSOL"),
-    params:
-        panels=figure_wsol_args()[0],
-        settings=global_flags("figure"),
     log:
         f"{R}/logs/figure_wsol.log",
     conda:
         ENV
+    params:
+        panels=figure_wsol_args()[0],
+        settings=global_flags("figure"),
     shell:
         "python -m stages.figure_wsol {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

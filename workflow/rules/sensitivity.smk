@@ -9,14 +9,14 @@ rule fg_rule_ablation:
         eval=f"{R}/{{exp}}/maps/{{split}}",
     output:
         f"{R}/{{exp}}/metrics/fg_rule_{{split}}.json",
-    params:
-        data=data_flags,
-        train_split=data_train_split,
-        settings=box_choice_flags,
     log:
         f"{R}/{{exp}}/logs/fg_rule_ablation_{{split}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        train_split=data_train_split,
+        settings=box_choice_flags,
     shell:
         "python -m stages.fg_rule_ablation --train-maps {input.train:q} --eval-maps {input.eval:q} {params.data}"
         " --train-split {params.train_split:q} --eval-split {wildcards.split:q} --out {output:q} {params.settings}"
@@ -32,13 +32,13 @@ rule table6:
         csv=report(f"{R}/table6.csv", caption="../report/table6.rst", category="Sensitivity"),
         md=f"{R}/table6.md",
         figure=report(f"{R}/figure8.png", caption="../report/figure8.rst", category="Sensitivity"),
-    params:
-        rows=table6_rows,
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table6.log",
     conda:
         ENV
+    params:
+        rows=table6_rows,
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table6 {params.rows} --fg-rules {input.fg_rules:q} {params.settings}"
         " --out {output.csv:q} --figure {output.figure:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -8,18 +8,18 @@ rule extract_maps:
         data=data_input,
     output:
         kept(directory(f"{R}/{{exp}}/maps/{{split}}")),
+    log:
+        f"{R}/{{exp}}/logs/extract_maps_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/extract_maps_{{split}}.log"),
         data=data_flags,
         settings=settings("extract"),
         device=DEVICE,
-    log:
-        f"{R}/{{exp}}/logs/extract_maps_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} {params.settings}"
@@ -33,14 +33,14 @@ rule choose_threshold:
         data=data_input,
     output:
         f"{R}/{{exp}}/boxes/threshold.json",
-    params:
-        data=data_flags,
-        split=data_train_split,
-        settings=box_choice_flags,
     log:
         f"{R}/{{exp}}/logs/choose_threshold.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        split=data_train_split,
+        settings=box_choice_flags,
     shell:
         "python -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
         " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -53,12 +53,12 @@ rule make_boxes:
         threshold=f"{R}/{{exp}}/boxes/threshold.json",
     output:
         f"{R}/{{exp}}/boxes/{{split}}.parquet",
-    params:
-        settings=settings("boxes"),
     log:
         f"{R}/{{exp}}/logs/make_boxes_{{split}}.log",
     conda:
         ENV
+    params:
+        settings=settings("boxes"),
     shell:
         "python -m stages.make_boxes --maps {input.maps:q} --threshold-file {input.threshold:q} --out {output:q}"
         " {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -86,13 +86,13 @@ rule evaluate_wsol:
         data=data_input,
     output:
         f"{R}/{{exp}}/metrics/wsol_{{split}}.json",
-    params:
-        data=data_flags,
-        settings=settings("wsol_eval"),
     log:
         f"{R}/{{exp}}/logs/evaluate_wsol_{{split}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        settings=settings("wsol_eval"),
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -105,13 +105,13 @@ rule figure_maps:
         [f"{R}/{e}/boxes/{eval_split(e)}.parquet" for e in ACTIVE],
     output:
         report(f"{R}/figure_maps.png", caption="../report/figure_maps.rst", category="WSOL"),
-    params:
-        panels=figure_panels(),
-        settings=global_flags("figure"),
     log:
         f"{R}/logs/figure_maps.log",
     conda:
         ENV
+    params:
+        panels=figure_panels(),
+        settings=global_flags("figure"),
     shell:
         "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -123,12 +123,12 @@ rule table_folds:
     output:
         csv=report(f"{R}/table_folds.csv", caption="../report/table_folds.rst", category="WSOL"),
         md=f"{R}/table_folds.md",
-    params:
-        rows=table_folds_rows(),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table_folds.log",
     conda:
         ENV
+    params:
+        rows=table_folds_rows(),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table_folds {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -14,6 +14,13 @@ rule train_cam:
         data=data_input,
     output:
         model=kept(f"{R}/cams/{{dataset}}/{{cam}}/model.pt"),
+    log:
+        f"{R}/cams/{{dataset}}/{{cam}}/train.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/train.log"),
         data=data_flags,
@@ -22,13 +29,6 @@ rule train_cam:
         device=DEVICE,
         checkpoint=run_file("{R}/cams/{dataset}/{cam}/checkpoint.pt"),
         jsonl=run_file("{R}/cams/{dataset}/{cam}/train_log.jsonl"),
-    log:
-        f"{R}/cams/{{dataset}}/{{cam}}/train.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.train_cam --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
@@ -42,18 +42,18 @@ rule make_cams:
         data=data_input,
     output:
         kept(directory(f"{R}/cams/{{dataset}}/{{cam}}/cams/{{split}}")),
+    log:
+        f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log"),
         data=data_flags,
         settings=global_flags("cam_infer"),
         device=DEVICE,
-    log:
-        f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.make_cams --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
@@ -67,14 +67,14 @@ rule sweep_cam_threshold:
         data=data_input,
     output:
         f"{R}/cams/{{dataset}}/{{cam}}/sweep.json",
-    params:
-        data=data_flags,
-        split=data_train_split,
-        thresholds=cli_flags({"thresholds": REFINE["thresholds"]}),
     log:
         f"{R}/cams/{{dataset}}/{{cam}}/logs/sweep.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        split=data_train_split,
+        thresholds=cli_flags({"thresholds": REFINE["thresholds"]}),
     shell:
         "python -m stages.sweep_cam_threshold --cams {input.cams:q} {params.data} --split {params.split:q}"
         " --out {output:q} {params.thresholds} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -89,15 +89,15 @@ rule refine_baseline:
     output:
         masks=directory(f"{R}/cams/{{dataset}}/{{cam}}/refined/{{split}}/{{method}}"),
         metrics=f"{R}/cams/{{dataset}}/{{cam}}/metrics/{{split}}_{{method}}.json",
+    log:
+        f"{R}/cams/{{dataset}}/{{cam}}/logs/refine_{{split}}_{{method}}.log",
+    conda:
+        ENV
+    threads: 4
     params:
         data=data_flags,
         background=baseline_args,
         settings=baseline_settings,
-    log:
-        f"{R}/cams/{{dataset}}/{{cam}}/logs/refine_{{split}}_{{method}}.log",
-    threads: 4
-    conda:
-        ENV
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " {params.background} --out-dir {output.masks:q} --metrics {output.metrics:q} --threads {threads}"
@@ -110,13 +110,13 @@ rule make_saliency:
         data=data_input,
     output:
         directory(f"{R}/saliency/{{dataset}}/{{sal}}/{{split}}"),
-    params:
-        data=data_flags,
-        method=lambda w: CFG["saliency"][w.sal]["method"],
     log:
         f"{R}/saliency/{{dataset}}/{{sal}}/make_saliency_{{split}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        method=lambda w: CFG["saliency"][w.sal]["method"],
     shell:
         "python -m stages.make_saliency --method {params.method} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -129,14 +129,14 @@ rule make_cue_labels:
         data=data_input,
     output:
         directory(f"{R}/{{exp}}/wsss/cue_labels"),
-    params:
-        data=data_flags,
-        split=data_train_split,
-        settings=settings("cue_labels"),
     log:
         f"{R}/{{exp}}/logs/make_cue_labels.log",
     conda:
         ENV
+    params:
+        data=data_flags,
+        split=data_train_split,
+        settings=settings("cue_labels"),
     shell:
         "python -m stages.make_cue_labels --maps {input.maps:q} {params.data} --split {params.split:q}"
         " --out-dir {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -150,6 +150,13 @@ rule train_cue_model:
         data=data_input,
     output:
         model=kept(f"{R}/{{exp}}/wsss/cue_model.pt"),
+    log:
+        f"{R}/{{exp}}/logs/train_cue_model.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/train_cue_model.log"),
         data=data_flags,
@@ -158,13 +165,6 @@ rule train_cue_model:
         device=DEVICE,
         checkpoint=run_file("{R}/{exp}/wsss/cue_checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/wsss/cue_train_log.jsonl"),
-    log:
-        f"{R}/{{exp}}/logs/train_cue_model.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.train_cue_model --init {input.init:q} --labels {input.labels:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
@@ -178,18 +178,18 @@ rule predict_cues:
         data=data_input,
     output:
         kept(directory(f"{R}/{{exp}}/wsss/cues/{{split}}")),
+    log:
+        f"{R}/{{exp}}/logs/predict_cues_{{split}}.log",
+    conda:
+        ENV
+    threads: 8
+    resources:
+        gpu=GPU_JOB,
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_cues_{{split}}.log"),
         data=data_flags,
         test_size=lambda w: stage_settings(CFG, w.exp, "cue_train")["test_size"],
         device=DEVICE,
-    log:
-        f"{R}/{{exp}}/logs/predict_cues_{{split}}.log",
-    threads: 8
-    resources:
-        gpu=GPU_JOB,
-    conda:
-        ENV
     shell:
         "python -m stages.predict_cues --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} --test-size {params.test_size} --device {params.device} --threads {threads}"
@@ -205,12 +205,12 @@ rule refine_c2am:
     output:
         masks=directory(f"{R}/{{exp}}/wsss/{{cam}}/refined/{{split}}/{{cue}}"),
         metrics=f"{R}/{{exp}}/wsss/{{cam}}/metrics/{{split}}_{{cue}}.json",
-    params:
-        data=data_flags,
     log:
         f"{R}/{{exp}}/wsss/{{cam}}/logs/refine_{{split}}_{{cue}}.log",
     conda:
         ENV
+    params:
+        data=data_flags,
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " --background cue --cues {input.cues:q} --out-dir {output.masks:q} --metrics {output.metrics:q}"
@@ -224,13 +224,13 @@ rule table4:
     output:
         csv=report(f"{R}/table4.csv", caption="../report/table4.rst", category="WSSS"),
         md=f"{R}/table4.md",
-    params:
-        cells=wsss_cell_args(TABLE4_COLUMNS),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table4.log",
     conda:
         ENV
+    params:
+        cells=wsss_cell_args(TABLE4_COLUMNS),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table4 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -242,13 +242,13 @@ rule table5:
     output:
         csv=report(f"{R}/table5.csv", caption="../report/table5.rst", category="WSSS"),
         md=f"{R}/table5.md",
-    params:
-        cells=wsss_cell_args(),
-        settings=global_flags("tables"),
     log:
         f"{R}/logs/table5.log",
     conda:
         ENV
+    params:
+        cells=wsss_cell_args(),
+        settings=global_flags("tables"),
     shell:
         "python -m stages.table5 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
@@ -259,12 +259,12 @@ rule figure_wsss:
         lambda w: [v for k, v in figure_wsss_inputs().items() if k not in ("exp", "split")],
     output:
         report(f"{R}/figure7.png", caption="../report/figure7.rst", category="WSSS"),
-    params:
-        args=figure_wsss_args,
-        settings=global_flags("figure"),
     log:
         f"{R}/logs/figure7.log",
     conda:
         ENV
+    params:
+        args=figure_wsss_args,
+        settings=global_flags("figure"),
     shell:
         "python -m stages.figure_wsss {params.args} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
