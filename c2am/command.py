@@ -25,7 +25,7 @@ from pathlib import Path
 PROG = "c2am"
 TOOLS = {
     "check-config": "validate config.yaml (+ overlays) as the workflow does; list the active experiments",
-    "segment": "c2am.segment",
+    "segment": "your photos to masks, boxes and a gallery: C2AM trained on a folder, no labels (needs the clone)",
 }
 
 

@@ -17,7 +17,7 @@ NEARLY_EMPTY = 0.01  # a mask covering less than 1 % of its photo is flagged (an
 _STYLE = """body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse}td,th{padding:4px 8px;border-bottom:1px solid #ddd;vertical-align:middle}
 th{cursor:pointer;text-align:left;background:#f4f4f4;position:sticky;top:0}th:hover{background:#e4e4e4}
-img{max-height:180px;max-width:320px;display:block}.mask{background:#000}.flag{font-weight:600;color:#b00}
+pre{white-space:pre-wrap}img{max-height:180px;max-width:320px;display:block}.mask{background:#000}.flag{font-weight:600;color:#b00}
 .legend span{display:inline-block;width:1em;height:1em;margin:0 .3em -.15em 1em}"""
 
 _SCRIPT = """const body=document.querySelector('tbody');let order={};
