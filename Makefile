@@ -30,12 +30,15 @@ report: setup  # after (or instead of) make demo: adds Table 6 / Fig. 8, trainin
 	$(VENV)/bin/snakemake --report results/report.html full_report
 	@echo "report: results/report.html (with results/table6.csv, results/figure8.png)"
 
-# your own photos: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]; the folder and name reach the
-# command through the environment, never through the shell's parser
-export IMAGES NAME
+# your own photos: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]. The folder and the name reach the
+# command through the environment, as given (make expands neither), never through the shell's parser; NAME counts
+# only when given on make's command line (an environment variable NAME, as WSL sets, is not a run name)
+override SEGMENT_IMAGES := $(value IMAGES)
+override SEGMENT_NAME := $(if $(filter command line,$(origin NAME)),$(value NAME))
+export SEGMENT_IMAGES SEGMENT_NAME
 segment: setup
-	@if [ -z "$$IMAGES" ]; then echo "usage: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]" >&2; exit 2; fi
-	$(VENV)/bin/python -m c2am.segment "$$IMAGES" $${NAME:+--name "$$NAME"} --cores $(CORES)
+	@if [ -z "$$SEGMENT_IMAGES" ]; then echo "usage: make segment IMAGES=path/to/photos [NAME=photos] [CORES=2]" >&2; exit 2; fi
+	$(VENV)/bin/python -m c2am.segment --cores $(CORES) $${SEGMENT_NAME:+"--name=$$SEGMENT_NAME"} -- "$$SEGMENT_IMAGES"
 
 test: setup
 	$(VENV)/bin/pytest -q

@@ -211,11 +211,20 @@ def _add_segment_run(cfg: dict, defs: dict, source: str) -> None:
         if name in cfg[section]:
             raise ConfigError(f"{source}: segment.name = {name!r} is already a key of {section}: give the "
                               f"segment run another name")
-    from .data.readers import list_images  # the config module stays importable without the data readers
+    from .data.readers import folder_images  # the config module stays importable without the data readers
+
+    if Path(images).is_file():
+        raise ConfigError(f"{source}: segment.images = {images} is a file, not a folder: give the folder of photos")
+    results = Path(cfg["results_dir"]).absolute()
+    if results == Path(images) or Path(images) in results.parents:
+        raise ConfigError(f"{source}: segment.images = {images} holds the results folder {results}: the run would "
+                          f"train on its own outputs and predict could not write there; give the photo folder itself")
     try:
-        photos = len(list_images(images))
-    except (FileNotFoundError, ValueError) as exc:
+        photos = len(folder_images(images))
+    except (OSError, ValueError) as exc:
         raise ConfigError(f"{source}: segment.images: {exc}") from None
+    if not photos:
+        raise ConfigError(f"{source}: segment.images: no image files under {images} (hidden files are skipped)")
     recipe = copy.deepcopy(seg["recipe"])
     if "dataset" in recipe:
         raise ConfigError(f"{source}: segment.recipe.dataset: the segment run's dataset is segment.images")

@@ -20,7 +20,8 @@ th{cursor:pointer;text-align:left;background:#f4f4f4;position:sticky;top:0}th:ho
 pre{white-space:pre-wrap}img{max-height:180px;max-width:320px;display:block}.mask{background:#000}.flag{font-weight:600;color:#b00}
 .legend span{display:inline-block;width:1em;height:1em;margin:0 .3em -.15em 1em}"""
 
-_SCRIPT = """const body=document.querySelector('tbody');let order={};
+# rows start sorted by foreground, ascending (the failures first): the first click on that column reverses it
+_SCRIPT = """const body=document.querySelector('tbody');let order={fg:true};
 function sortBy(key,numeric){order[key]=!order[key];const rows=[...body.rows];
 rows.sort((a,b)=>{const x=a.dataset[key],y=b.dataset[key];
 const c=numeric?parseFloat(x)-parseFloat(y):x.localeCompare(y);return order[key]?c:-c});

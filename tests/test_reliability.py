@@ -120,7 +120,6 @@ def test_predict_with_crf_refinement_writes_the_refined_mask_and_the_box_of_that
     assert set(np.unique(crf_mask)) <= {0, 255} and (crf_mask > 0).any() and not np.array_equal(crf_mask, plain_mask)
     boxes = {run: _written_box(tmp_path / run) for run in ("plain", "crf")}
     assert boxes["plain"] == _largest_region_box(plain_mask) and boxes["crf"] == _largest_region_box(crf_mask)
-    assert boxes["plain"] != boxes["crf"]  # the masks differ, so must their boxes
 
 
 def _written_box(folder) -> list[float]:

@@ -34,9 +34,11 @@ CUB_DIR, VOC_DIR = "CUB_200_2011", "VOC2012"
 
 
 def is_demo_image(path: str | Path) -> bool:
-    """Whether an image file belongs to a generated demo dataset (a folder above it holds the generator's
-    MANIFEST, e.g. results/data/demo/demo.json above results/data/demo/CUB_200_2011/images/...)."""
-    return any((parent / MANIFEST).is_file() for parent in list(Path(path).absolute().parents)[:5])
+    """Whether an image file belongs to a generated demo dataset: it lies in the CUB or VOC layout of a folder
+    that holds the generator's MANIFEST (results/data/demo/demo.json, results/data/demo/CUB_200_2011/images/...)."""
+    path = Path(path).absolute()
+    return any((root / MANIFEST).is_file() and (root / CUB_DIR in path.parents or root / VOC_DIR in path.parents)
+               for root in list(path.parents)[:6])
 
 
 @dataclass(frozen=True)

@@ -388,6 +388,11 @@ def read_voc(root: str | Path, split: str) -> list[ImageRecord]:
 
 
 # ----------------------------------------------------------------------------------------------- folder
+def folder_images(root: str | Path) -> list[Path]:
+    """The image files a folder dataset reads (read_folder): recursive, hidden entries skipped."""
+    return _image_files(_require_dir(Path(root), "image folder"))
+
+
 def read_folder(root: str | Path, split: str = "all") -> list[ImageRecord]:
     """Every image under root (recursive; jpg/jpeg/png/bmp/webp, any case); id = relative path sans extension, for
     a name that is not UTF-8 its escaped form (c2am.names: caf\\xe9.jpg -> caf%E9), unique among the ids."""
