@@ -140,14 +140,13 @@ def inference_recipe(s: PredictSettings, maps_recipe: dict | None, model_setting
     return recipe
 
 
-def _warnings(ck: dict, model_path, files: list[Path], table: pd.DataFrame) -> list[str]:
+def _warnings(ck: dict, model_path, files: list[Path], predicted: int, nearly_empty: int) -> list[str]:
     found = []
     if ck.get("summary", {}).get("synthetic_demo") and not all(is_demo_image(f) for f in files[:50]):
         found.append(f"the model {model_path} was trained on the synthetic demo images only: its masks of other "
                      f"photos mean little; train C2AM on your own photos (make segment IMAGES=DIR)")
-    nearly_empty = int((table["foreground_fraction"] < NEARLY_EMPTY).sum())
-    if len(table) and nearly_empty > len(table) / 2:
-        found.append(f"{nearly_empty} of {len(table)} masks are (nearly) empty (foreground < {NEARLY_EMPTY:.0%} "
+    if predicted and nearly_empty > predicted / 2:
+        found.append(f"{nearly_empty} of {predicted} masks are (nearly) empty (foreground < {NEARLY_EMPTY:.0%} "
                      f"of the photo): the model or its threshold does not suit these photos")
     return found
 
@@ -234,9 +233,10 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                              f"{f'; and {len(skipped) - 10} more' if len(skipped) > 10 else ''}); nothing written")
         table = pd.DataFrame(rows, columns=["file", "width", "height", "x0", "y0", "x1", "y1", "threshold",
                                             "foreground_fraction", "empty_map"])
-        warnings = _warnings(ck, model_path, files, table)
+        nearly_empty = int((table["foreground_fraction"] < NEARLY_EMPTY).sum())
+        warnings = _warnings(ck, model_path, files, len(table), nearly_empty)
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
-                   "empty_maps": int(empty), "nearly_empty_masks": int((table["foreground_fraction"] < NEARLY_EMPTY).sum()),
+                   "empty_maps": int(empty), "nearly_empty_masks": nearly_empty,
                    "threshold": threshold, "size": size, "scales": list(recipe["scales"]),
                    "flip": recipe["flip"], "recipe_from": recipe["recipe_from"], "refine": s.refine, "model": str(model_path), "masks": s.masks,
                    "mask_model": None if mask_model_path is None else str(mask_model_path),
