@@ -37,7 +37,7 @@ from c2am.data.voc import VOC_IGNORE, read_mask  # noqa: E402
 from c2am.foreground_scores import ForegroundScores, mask_score  # noqa: E402
 from c2am.io import image_file  # noqa: E402
 from c2am.settings import CueTrainSettings, PredictSettings  # noqa: E402
-from c2am.training.loop import pick_device  # noqa: E402
+from c2am.inference import pick_device  # noqa: E402
 from c2am.wsol.boxes import normalize_map  # noqa: E402
 from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model  # noqa: E402
 

@@ -36,11 +36,11 @@ from .data.readers import list_images
 from .data.demo import is_demo_image
 from .foreground_scores import mask_score
 from .gallery import NEARLY_EMPTY, write_gallery
+from .inference import infer, inference_model, pick_device
 from .io import atomic_dir, check_out_paths, legacy_manifest_layout, write_image, write_parquet
 from .models.c2am import load_trained
 from .settings import PredictSettings
 from .progress import progress_bar
-from .training.loop import infer, inference_model, pick_device
 from .names import readable, safe_names
 from .wsol.boxes import boxes_from_map, flat_maps, normalize_map
 from .wsss.cue_model import load_cue_model, predict_background
@@ -120,8 +120,8 @@ def _predicted_files(table: pd.DataFrame) -> set[str]:
             *(("previews" / output_name(r, ".jpg")).as_posix() for r in rels)}
 
 
-# the files of a predict folder written before output markers: boxes.parquet of predict, summary.json and each
-# listed image's mask and preview
+# a predict folder without an output marker counts as ours when boxes.parquet's c2am metadata names predict; its
+# files are boxes.parquet, summary.json, index.html and each listed image's mask and preview
 legacy_predictions = legacy_manifest_layout("predict", "boxes.parquet", extra=_predicted_files)
 
 

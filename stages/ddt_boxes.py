@@ -20,11 +20,11 @@ import argparse
 
 from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of
 from c2am.cli import stage_parser
+from c2am.inference import pick_device
 from c2am.io import write_json, write_parquet
 from c2am.models.backbones import build_backbone
 from c2am.models.inits import load_init
 from c2am.settings import DDTSettings
-from c2am.training.loop import pick_device
 from c2am.wsol.ddt import DDTFeatures, ddt_boxes_table, run_ddt
 from c2am.wsol.maps import MapStore
 

@@ -17,9 +17,9 @@ import argparse
 
 from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, print_summary, read_split
 from c2am.cli import settings_of, stage_parser
+from c2am.inference import pick_device
 from c2am.models.c2am import load_trained
 from c2am.settings import ExtractSettings
-from c2am.training.loop import pick_device
 from c2am.wsol.extract import extract_maps
 
 

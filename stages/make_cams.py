@@ -21,11 +21,11 @@ import torch
 from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of
 from c2am.cli import stage_parser
 from c2am.data.images import read_image
+from c2am.inference import pick_device
 from c2am.io import write_image_folder
 from c2am.models.pooled import load_pooled
 from c2am.settings import CamInferSettings
 from c2am.progress import progress_bar
-from c2am.training.loop import pick_device
 from c2am.wsss.cams import multiscale_cams, save_cams
 
 

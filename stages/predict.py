@@ -40,8 +40,8 @@ from c2am.settings import PredictSettings
 
 def read_threshold_file(path: str) -> tuple[float, dict | None]:
     """The box threshold of a choose_threshold output ({"threshold": T, "settings": {"normalization": "minmax",
-    ...}, "maps": {"size": S, "scales": [...], "flip": F}}) and its maps recipe (None in a file written before it
-    was recorded); anything else is an error naming the file, what is wrong and what was expected."""
+    ...}, "maps": {"size": S, "scales": [...], "flip": F}}) and its maps recipe (None when the file has no
+    "maps"); anything else is an error naming the file, what is wrong and what was expected."""
     expected = ('expected the threshold.json written by choose_threshold: {"threshold": a number in (0, 1), '
                 '"settings": {"normalization": "minmax", ...}, ...}')
     try:

@@ -17,9 +17,9 @@ import torch
 
 from c2am.cli import add_dataset_args, add_device_args, add_paths, main, read_split, stage_parser
 from c2am.data.images import read_image
+from c2am.inference import pick_device
 from c2am.io import write_image_folder
 from c2am.progress import progress_bar
-from c2am.training.loop import pick_device
 from c2am.wsss.cue_model import load_cue_model, predict_background
 
 

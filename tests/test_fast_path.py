@@ -76,7 +76,7 @@ def test_extracted_maps_of_the_fast_path_match_fp32(setup):
 
 
 def test_cpu_inference_runs_in_chunks_in_order_and_scales_to_unit_range():
-    from c2am.training.loop import CPU_CHUNK, infer
+    from c2am.inference import CPU_CHUNK, infer
 
     seen = []
 
@@ -93,7 +93,7 @@ def test_cpu_inference_runs_in_chunks_in_order_and_scales_to_unit_range():
 
 def test_chunked_channels_last_cpu_maps_match_one_contiguous_batch(setup):
     """What extract_maps / ddt / predict run on CPU against the plain forward pass of the whole batch."""
-    from c2am.training.loop import infer, inference_model
+    from c2am.inference import infer, inference_model
 
     model, x = setup
     images = (x * 255).round().to(torch.uint8)  # x holds uint8 images / 255

@@ -1,8 +1,11 @@
 """The repository is an installable package: a wheel builds (c2am, c2am.*, the top-level stages, the config schema
 and the `c2am` console script), and, installed outside the repository, `c2am` runs from any folder: its help, a
 stage's own help and check-config on the repository's config.yaml; an unknown command exits 2 naming the valid ones,
-and `c2am segment` says it is not available where c2am.segment is missing."""
+and `c2am segment` says it is not available where c2am.segment is missing. The modules of c2am/ and stages/ import
+each other without cycles (scripts/code_scan.py's cycle finder, checked on a planted cycle too)."""
 
+import importlib.util
+import json
 import os
 import shutil
 import subprocess
@@ -138,3 +141,35 @@ def test_segment_is_imported_only_when_asked_for(monkeypatch, capsys):
     fake.main = lambda argv: calls.append(argv) or 3
     monkeypatch.setitem(sys.modules, "c2am.segment", fake)
     assert command.main(["segment", "a", "--b"]) == 3 and calls == [["a", "--b"]]
+
+
+def _code_scan():
+    """scripts/code_scan.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("code_scan", REPO / "scripts" / "code_scan.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_modules_import_each_other_without_cycles():
+    assert _code_scan().find_cycles(REPO) == []
+
+
+def test_the_cycle_finder_finds_a_planted_cycle(tmp_path, capsys):
+    """pkg.a -> pkg.b at module level, pkg.b -> pkg.a inside a function; pkg.c only imports pkg.a."""
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from . import b\n")
+    (pkg / "b.py").write_text("import os\n\n\ndef f():\n    from .a import x\n    return os, x\n")
+    (pkg / "c.py").write_text("import pkg.a\n")
+    scan = _code_scan()
+    cycles = scan.find_cycles(tmp_path, ("pkg",))
+    assert [c["members"] for c in cycles] == [["pkg.a", "pkg.b"]]
+    assert [(s["module"], s["imports"], s["line"]) for s in cycles[0]["cycle"]] == [("pkg.a", "pkg.b", 1),
+                                                                                    ("pkg.b", "pkg.a", 5)]
+    assert scan.longest_function(tmp_path, ("pkg",))["function"] == "pkg.b.f"
+
+    assert scan.main(["--root", str(tmp_path), "--json"]) == 0  # no c2am/ or stages/ there: an empty scan
+    result = json.loads(capsys.readouterr().out)
+    assert result["import_cycles"] == [] and result["plumbing"]["total"] == 0

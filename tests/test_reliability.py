@@ -139,7 +139,7 @@ def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_its
     (as table_fg scores it), min-max scaled, >= 0.5 whatever the box threshold; the box is that of the written mask;
     the setting and the mask model must come together."""
     from c2am.settings import CueTrainSettings
-    from c2am.training.loop import pick_device
+    from c2am.inference import pick_device
     from c2am.wsol.boxes import normalize_map
     from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model
 

@@ -130,7 +130,7 @@ def listing_fingerprint(folder: str | Path) -> str:
     digest = hashlib.sha256()
     for p in list_images(folder):
         st = p.lstat() if not p.exists() else p.stat()
-        # os.fsencode: the name's own bytes, also for a name that is not UTF-8 (the same bytes as before otherwise)
+        # os.fsencode: the name's own bytes, also for a name that is not UTF-8 (a UTF-8 name gives its UTF-8 bytes)
         digest.update(os.fsencode(f"{p.relative_to(folder).as_posix()}:{st.st_size}:{st.st_mtime_ns};"))
     return digest.hexdigest()[:16]
 
@@ -143,6 +143,11 @@ def image_size(path: str | Path) -> tuple[int, int]:
         w, h = im.size
         orientation = im.getexif().get(0x0112, 1)
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+
+
+def record_size(record: ImageRecord) -> tuple[int, int]:
+    """(width, height) of a record's image: from its annotation when stated, else from the file header."""
+    return (record.width, record.height) if record.width and record.height else image_size(record.path)
 
 
 # ----------------------------------------------------------------------------------------------- CUB

@@ -35,10 +35,3 @@ class ImageRecord:
     width: int | None = None
     height: int | None = None
     class_name: str | None = field(default=None, compare=False)
-
-
-def record_size(record: ImageRecord) -> tuple[int, int]:
-    """(width, height) of a record's image: from its annotation when stated, else from the file header."""
-    from .readers import image_size
-
-    return (record.width, record.height) if record.width and record.height else image_size(record.path)

@@ -124,7 +124,7 @@ def load_trained(path) -> tuple[C2AM, dict]:
     ck = load_artifact(path, "C2AM model", "train_c2am", ("model", "backbone", "init", "settings"))
     require_model_kind(ck, path, "a C2AM model (train_c2am)", "--model")
     check_finite(ck["model"], f"C2AM model {path}", ValueError, "delete it and re-run the train_c2am stage")
-    # through the schema: a model file written before a setting existed (feature_stride: 2026-12-02) gets its default
+    # read through the schema, so a setting the model file does not record (e.g. feature_stride) gets its default
     s = C2AMTrainSettings.from_dict(ck["settings"])
     model = C2AM(build_backbone(ck["backbone"], ck["init"]["tf_padding"], feature_stride=s.feature_stride),
                  s.head_init, s.head_padding, ck["init"]["input_mean"], ck["init"]["input_std"])

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import TIMM_PREFIX, Stage, StagedBackbone
+from .staged import TIMM_PREFIX, Stage, StagedBackbone
 
 VIT_GROUPS = 4  # block groups of a ViT (frozen_stages counts the embedding, then these)
 VIT_TOKENS = ("cls_token", "reg_token", "pos_embed")  # parameters of the ViT itself, frozen with its first stage

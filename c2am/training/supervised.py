@@ -20,12 +20,14 @@ from torch.utils.data import Dataset
 
 from ..data.augment import box_aware_view
 from ..data.images import read_image, sample_generator, verify_images
-from ..data.records import ImageRecord, record_size
+from ..data.readers import record_size
+from ..data.records import ImageRecord
+from ..inference import pick_device
 from ..models.pooled import TASKS, PooledNet
 from ..settings import (CamTrainSettings, ClassifierTrainSettings, LocalizerTrainSettings,
                         PooledTrainSettings)
 from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
-from .loop import RunFiles, Task, bn_is_frozen, fit, pick_device
+from .loop import RunFiles, Task, bn_is_frozen, fit
 from .optim import param_groups
 
 SETTINGS = {"localizer": LocalizerTrainSettings, "classifier": ClassifierTrainSettings, "cam": CamTrainSettings}

@@ -14,10 +14,10 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.decode import Geometry
 from ..data.images import eval_view, read_image
 from ..data.records import ImageRecord
+from ..inference import infer, inference_model
 from ..models.c2am import C2AM
 from ..settings import ExtractSettings
 from ..progress import progress_bar
-from ..training.loop import infer, inference_model
 from .boxes import flat_maps
 from .maps import MapWriter
 

@@ -13,10 +13,11 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..data.images import eval_view, read_image
-from ..data.records import ImageRecord, record_size
+from ..data.readers import record_size
+from ..data.records import ImageRecord
+from ..inference import infer, inference_model, pick_device
 from ..models.pooled import PooledNet
 from ..progress import progress_bar
-from ..training.loop import infer, inference_model, pick_device
 
 
 def pseudo_box_per_image(boxes: pd.DataFrame) -> dict[str, tuple[float, float, float, float]]:

@@ -36,7 +36,7 @@ def _multiscale_cams(model, image, class_index, scales, flip, dev, amp):
     import torch
     import torch.nn.functional as F
 
-    from ..training.loop import amp_dtype
+    from ..inference import amp_dtype
 
     h, w = image.shape[-2:]
     if not class_index:

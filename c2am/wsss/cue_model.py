@@ -27,12 +27,13 @@ from torch.utils.data import Dataset
 from ..data.augment import draw_crop
 from ..data.images import read_image, sample_generator, verify_images
 from ..data.records import ImageRecord
+from ..inference import amp_dtype, pick_device
 from ..io import load_artifact
 from ..models.backbones import build_backbone
 from ..settings import CueTrainSettings
 from ..training.checkpoint import (TrainingError, finish_run, require_model_kind, run_fingerprint, save_model,
                                    seed_everything)
-from ..training.loop import RunFiles, Task, amp_dtype, bn_is_frozen, fit, pick_device
+from ..training.loop import RunFiles, Task, bn_is_frozen, fit
 from ..training.optim import param_groups
 
 
