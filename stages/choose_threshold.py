@@ -17,7 +17,7 @@ import argparse
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import write_json
 from c2am.settings import BoxSettings, WsolEvalSettings
-from c2am.wsol.localize import choose_box_threshold
+from c2am.wsol.threshold import choose_box_threshold
 from c2am.wsol.maps import MapStore
 
 

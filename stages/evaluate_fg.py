@@ -34,17 +34,17 @@ from c2am.wsss.cues import read_unit_map
 
 
 def source_map(store: MapStore | None, cues: str | None, rec, size: tuple[int, int]):
-    """The raw foreground map of an image at its mask's size (h, w): the map store's, pasted to the original
-    size, or 1 - cue / 255 of a cue folder."""
+    """The min-max scaled foreground map of an image at its mask's size (h, w): the map store's in the original
+    frame, or 1 - cue / 255 of a cue folder."""
     h, w = size
     if store is None:
-        return 1.0 - read_unit_map(cues, rec.image_id, (w, h), "background cue")
+        return normalize_map(1.0 - read_unit_map(cues, rec.image_id, (w, h), "background cue"), "minmax")
     if rec.image_id not in store.index:
         raise KeyError(f"image {rec.image_id} has no map in {store.folder}")
-    raw = store.original_size_map(store.index[rec.image_id])
-    if raw.shape != (h, w):
-        raise ValueError(f"map of size {raw.shape} does not match its mask {rec.mask_path} ({h}, {w})")
-    return raw
+    scaled = store.original_map(store.index[rec.image_id], "minmax")
+    if scaled.shape != (h, w):
+        raise ValueError(f"map of size {scaled.shape} does not match its mask {rec.mask_path} ({h}, {w})")
+    return scaled
 
 
 def run(args: argparse.Namespace) -> None:
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> None:
                 score = normalize_map(read_unit_map(args.saliency, rec.image_id, (w, h), "saliency map"), "minmax")
                 level = s.threshold
             else:
-                raw = source_map(store, args.cues, rec, (h, w))
+                scaled = source_map(store, args.cues, rec, (h, w))
                 image = read_rgb(rec.path) if args.refine == "crf" else None
-                score, level = mask_score(normalize_map(raw, "minmax"), image, s.threshold, args.refine, max_side)
+                score, level = mask_score(scaled, image, s.threshold, args.refine, max_side)
             scores.add(score, mask, level)
         except (OSError, ValueError, KeyError) as exc:
             raise ValueError(f"image {rec.image_id} ({rec.path}, mask {rec.mask_path}): {exc}") from exc

@@ -25,7 +25,7 @@ import pandas as pd
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import read_parquet_meta, write_json
 from c2am.settings import WsolEvalSettings
-from c2am.wsol.localize import evaluate_split
+from c2am.wsol.evaluate import evaluate_split
 from c2am.wsol.maps import MapStore
 
 

@@ -1,7 +1,8 @@
 """fg-rule-ablation: GT-known Loc of one experiment's maps under three foreground-side rules (Table 6's ablation):
 dataset_border (ours: P or 1 - P for the whole data set, from its border statistics), raw_P (no rule: P is the
 foreground) and per_image_border (the border test on each image alone). Each rule gets its own held-out box
-threshold chosen on the training split, as the main result does.
+threshold chosen on the training split and is scored as the main result is (the library's threshold chooser,
+boxes and GT-known Loc: c2am.wsol.fg_rules).
 
 Reads:  the train and evaluation maps of the experiment, GT boxes of both splits.   Writes: --out (JSON).
 
@@ -19,7 +20,7 @@ import argparse
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
 from c2am.io import write_json
 from c2am.settings import BoxSettings, WsolEvalSettings
-from c2am.wsol.localize import fg_rule_ablation
+from c2am.wsol.fg_rules import fg_rule_ablation
 from c2am.wsol.maps import MapStore
 
 

@@ -21,7 +21,6 @@ from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split
 from c2am.data.decode import read_rgb
 from c2am.io import write_image_folder
 from c2am.settings import CueLabelSettings
-from c2am.wsol.boxes import normalize_map
 from c2am.wsol.maps import MapStore
 from c2am.wsss.cues import cue_label
 
@@ -34,7 +33,7 @@ def run(args: argparse.Namespace) -> None:
         for r in read_split(args):
             if r.image_id not in store.index:
                 raise KeyError(f"image {r.image_id} of split {args.split!r} has no map in {args.maps}")
-            fg = normalize_map(store.original_size_map(store.index[r.image_id]), s.normalization)
+            fg = store.original_map(store.index[r.image_id], s.normalization)
             image = read_rgb(r.path)
             if fg.shape != image.shape[:2]:
                 raise ValueError(f"map of {r.image_id} in {args.maps} has size {fg.shape}, image {r.path} "

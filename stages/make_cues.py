@@ -14,7 +14,6 @@ import argparse
 
 from c2am.cli import add_paths, main, stage_parser
 from c2am.io import write_image_folder
-from c2am.wsol.boxes import normalize_map
 from c2am.wsol.maps import MapStore
 from c2am.wsss.cues import one_minus_p_cue
 
@@ -24,7 +23,7 @@ def run(args: argparse.Namespace) -> None:
 
     def cues_of_store():
         for i, image_id in enumerate(store.manifest["image_id"]):
-            cue = one_minus_p_cue(normalize_map(store.original_size_map(i), "minmax"))
+            cue = one_minus_p_cue(store.original_map(i, "minmax"))
             yield image_id, cue, {"width": cue.shape[1], "height": cue.shape[0]}
 
     rows = write_image_folder(args.out_dir, "make_cues", {"maps": args.maps}, cues_of_store())

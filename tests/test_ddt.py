@@ -10,8 +10,8 @@ from PIL import Image
 
 from c2am.data.records import ImageRecord
 from c2am.settings import DDTSettings
-from c2am.wsol.ddt import (DDTFeatures, DescriptorStats, border_inner_means, ddt_box, ddt_boxes_table, group_records,
-                      project, run_ddt)
+from c2am.wsol.ddt import DDTFeatures, DescriptorStats, ddt_box, ddt_boxes_table, group_records, project, run_ddt
+from c2am.wsol.fg_side import border_inner_means
 from c2am.wsol.maps import MapStore
 
 

@@ -51,3 +51,20 @@ def test_exactly_one_source_is_required(voc, tmp_path):
     with pytest.raises(ValueError, match="exactly one of --maps, --cues and --saliency"):
         run(parser().parse_args(["--cues", "x", "--saliency", "y", "--dataset-format", "voc", "--dataset-root",
                                  str(voc), "--split", "val", "--out", str(tmp_path / "o.json")]))
+
+
+def test_map_folder_is_scored_in_the_original_frame(voc, tmp_path):
+    from c2am.data.decode import Geometry
+    from c2am.wsol.maps import MapWriter
+
+    # 2 x 2 maps over the whole 4 x 4 image; bilinear to 4 x 4 (then min-max scaled): a [[1, 0], [1, 0]] gives the
+    # columns 1, .75, .25, 0 (>= 0.5: the left half); b [[1, 0], [0, 0]] gives >= 0.5 on the top-left quarter
+    g = Geometry(4, 4, 4, 4, 0, 0, 4, 4)
+    with MapWriter(tmp_path / "maps", 2, {}) as w:
+        w.add("a", np.array([[1, 0], [1, 0]], np.float32), g)
+        w.add("b", np.array([[1, 0], [0, 0]], np.float32), g)
+    out = tmp_path / "fg.json"
+    run(parser().parse_args(["--maps", str(tmp_path / "maps"), "--threshold", "0.5", "--dataset-format", "voc",
+                             "--dataset-root", str(voc), "--split", "val", "--no-progress", "--out", str(out)]))
+    result = json.loads(out.read_text())
+    assert result["kind"] == "maps" and result["fg_iou"] == 1.0 and result["pixel_acc"] == 1.0

@@ -9,8 +9,10 @@ from c2am.data.decode import Geometry, ImageDecodeError
 from c2am.data.images import eval_view, read_image
 from c2am.data.records import ImageRecord
 from c2am.settings import BoxSettings, WsolEvalSettings
-from c2am.wsol.localize import boxes_table, calibration_subset, choose_box_threshold, evaluate_split
+from c2am.wsol.evaluate import evaluate_split
+from c2am.wsol.localize import boxes_table
 from c2am.wsol.maps import MapStore, MapWriter
+from c2am.wsol.threshold import calibration_subset, choose_box_threshold
 
 
 def test_geometry_maps_crop_coordinates_to_original_pixels():
@@ -96,17 +98,17 @@ def test_threshold_choice_counts_a_box_as_the_evaluation_does(tmp_path):
 
 
 def test_a_store_read_from_the_other_side_flips_every_accessor(tmp_path):
-    """raw, prepared and original_size_map all read through the side (PxAP reads original_size_map)."""
+    """raw, prepared and original_map all read through the side (PxAP reads original_map)."""
     m = np.zeros((4, 4), np.float32)
     m[1:3, 1:3] = 0.8
     g = Geometry(orig_w=16, orig_h=8, resize_w=8, resize_h=8, crop_x0=0, crop_y0=0, crop_w=8, crop_h=8)
     store = _store(tmp_path, [m], [g], ["a"])
     flipped = store.with_side("opposite")
     np.testing.assert_allclose(flipped.raw(0), 1 - store.raw(0))
-    np.testing.assert_allclose(flipped.original_size_map(0), 1 - store.original_size_map(0), atol=1e-6)
+    np.testing.assert_allclose(flipped.original_map(0, "none"), 1 - store.original_map(0, "none"), atol=1e-6)
     np.testing.assert_allclose(flipped.prepared(0, "none")[0], 1 - store.prepared(0, "none")[0], atol=1e-6)
     border_bright = store.with_side("per_image")  # ring 0 < inside 0.8: kept as it is
-    np.testing.assert_allclose(border_bright.original_size_map(0), store.original_size_map(0))
+    np.testing.assert_allclose(border_bright.original_map(0, "none"), store.original_map(0, "none"))
     with pytest.raises(ValueError, match="unknown map side"):
         store.with_side("left")
 

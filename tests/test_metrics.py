@@ -7,7 +7,8 @@ import pytest
 
 from c2am.wsol.metrics import (
     AUTHORS_THRESHOLDS,
-    authors_protocol,
+    PixelAP,
+    authors_protocol_from_curve,
     best_iou_curve,
     best_iou_per_image,
     box_iou,
@@ -15,8 +16,7 @@ from c2am.wsol.metrics import (
     choose_threshold,
     gt_known_loc,
     gt_known_loc_class_averaged,
-    max_box_acc_v2,
-    pxap,
+    max_box_acc_v2_from_curve,
     top_k_loc,
 )
 
@@ -104,6 +104,12 @@ def test_top_k_class_averaged_unbalanced():
 
 
 # ------------------------------------------------------------------------------------ MaxBoxAccV2
+def _max_box_acc_v2(maps, gts, thresholds, all_contours=True, transforms=None):
+    """MaxBoxAccV2 as the evaluation (c2am.wsol.evaluate.MapEvaluator) computes it: best-IoU curve, then the max."""
+    best = best_iou_curve(maps, gts, thresholds, all_contours=all_contours, transforms=transforms)
+    return max_box_acc_v2_from_curve(best, thresholds)
+
+
 def _three_maps():
     m1 = np.zeros((4, 4))
     m1[:3, :] = 0.4
@@ -121,7 +127,7 @@ def test_max_box_acc_v2_all_contours():
     # best IoU per image at t = .25/.5/.75: img1 [1/3, 1, 1]; img2 [2/3, 2/3, 0] (t=.75 empty);
     # img3 [1, 1, 1] (the small blob's own box)
     maps, gts = _three_maps()
-    out = max_box_acc_v2(maps, gts, thresholds=[0.25, 0.5, 0.75])
+    out = _max_box_acc_v2(maps, gts, thresholds=[0.25, 0.5, 0.75])
     np.testing.assert_allclose(out["box_acc"], [[1, 1, 2 / 3], [2 / 3, 1, 2 / 3], [1 / 3, 2 / 3, 2 / 3]],
                                atol=1e-15)
     assert out["MaxBoxAcc@30"] == 1.0 and out["best_threshold@30"] == 0.25
@@ -133,7 +139,7 @@ def test_max_box_acc_v2_all_contours():
 def test_max_box_acc_v2_largest_contour():
     # img3 now gets the large blob's box (IoU 0): @30 [2/3,2/3,1/3], @50 [1/3,2/3,1/3], @70 [0,1/3,1/3]
     maps, gts = _three_maps()
-    out = max_box_acc_v2(maps, gts, thresholds=[0.25, 0.5, 0.75], all_contours=False)
+    out = _max_box_acc_v2(maps, gts, thresholds=[0.25, 0.5, 0.75], all_contours=False)
     assert out["MaxBoxAcc@30"] == pytest.approx(2 / 3)
     assert out["MaxBoxAcc@70"] == pytest.approx(1 / 3) and out["best_threshold@70"] == 0.5
     assert out["MaxBoxAccV2"] == pytest.approx(5 / 9, abs=1e-15)
@@ -143,13 +149,19 @@ def test_max_box_acc_v2_with_transforms():
     # same maps, GT boxes given in original pixels: map pixel = 2x2 image pixels, crop offset (8, 4)
     maps, gts = _three_maps()
     gts_orig = [[[2 * x0 + 8, 2 * y0 + 4, 2 * x1 + 8, 2 * y1 + 4] for x0, y0, x1, y1 in g] for g in gts]
-    out = max_box_acc_v2(maps, gts_orig, thresholds=[0.25, 0.5, 0.75], transforms=[(2, 2, 8, 4)] * 3)
+    out = _max_box_acc_v2(maps, gts_orig, thresholds=[0.25, 0.5, 0.75], transforms=[(2, 2, 8, 4)] * 3)
     assert out["MaxBoxAccV2"] == pytest.approx(8 / 9, abs=1e-15)
-    wrong = max_box_acc_v2(maps, gts_orig, thresholds=[0.25, 0.5, 0.75])  # frames mixed up
+    wrong = _max_box_acc_v2(maps, gts_orig, thresholds=[0.25, 0.5, 0.75])  # frames mixed up
     assert wrong["MaxBoxAccV2"] < 0.5
 
 
 # ------------------------------------------------------------------------- authors / calibration
+def _authors_protocol(maps, gts, strict=False):
+    """The authors' protocol as the evaluation computes it: the largest contour's curve, then the best threshold."""
+    return authors_protocol_from_curve(best_iou_curve(maps, gts, AUTHORS_THRESHOLDS), AUTHORS_THRESHOLDS,
+                                       strict=strict)
+
+
 def _ramp_maps():
     ramp = np.array([[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]])
     # box at t is (x0, 0, 10, 1) with x0 = first index whose value >= t
@@ -160,7 +172,7 @@ def _ramp_maps():
 
 def test_authors_protocol_picks_threshold():
     maps, gts = _ramp_maps()
-    out = authors_protocol(maps, gts)
+    out = _authors_protocol(maps, gts)
     assert len(AUTHORS_THRESHOLDS) == 19 and AUTHORS_THRESHOLDS[0] == 0.05 and AUTHORS_THRESHOLDS[-1] == 0.95
     assert out["threshold_tuned_on_eval"] == 0.65
     assert out["gt_known_loc_tuned_on_eval"] == 1.0
@@ -168,7 +180,7 @@ def test_authors_protocol_picks_threshold():
     np.testing.assert_array_equal(out["curve"], expected)
     # strict (authors' code, IoU > 0.5): exactly-0.5 IoUs now fail: img1 x0=2 or 8 (t .25/.30, .85/.90),
     # img2 x0=6 or 9 (t .65/.70, .95) -> img1 ok for t in [.35, .80], img2 for t in [.75, .90]
-    strict = authors_protocol(maps, gts, strict=True)
+    strict = _authors_protocol(maps, gts, strict=True)
     np.testing.assert_array_equal(strict["curve"], [0] * 6 + [0.5] * 8 + [1.0] * 2 + [0.5] * 2 + [0])
     assert strict["threshold_tuned_on_eval"] == 0.75
 
@@ -182,7 +194,7 @@ def test_choose_threshold_on_calibration_set():
     # the same chooser is the authors' protocol on the evaluated set
     maps, gts = _ramp_maps()
     best = best_iou_curve(maps, gts, AUTHORS_THRESHOLDS)
-    assert choose_threshold(best, AUTHORS_THRESHOLDS, 0.5, True)[0] == authors_protocol(maps, gts, strict=True)[
+    assert choose_threshold(best, AUTHORS_THRESHOLDS, 0.5, True)[0] == _authors_protocol(maps, gts, strict=True)[
         "threshold_tuned_on_eval"] == 0.75
 
 
@@ -198,6 +210,14 @@ def test_center_box_baseline():
 
 
 # ------------------------------------------------------------------------------------------ PxAP
+def _pxap(maps, masks, thresholds=np.arange(0, 1, 0.01), ignore=None):
+    """PxAP as the evaluation accumulates it: one image at a time into PixelAP."""
+    acc = PixelAP(thresholds)
+    for m, g, skip in zip(maps, masks, ignore or [None] * len(maps)):
+        acc.accumulate(m, g, skip)
+    return acc.compute()
+
+
 def test_pxap_hand_case():
     # fg values 1.0, .9, .7, .3; bg .6, .1 (plus ignored pixels); levels 0, .5, .8, 1.0:
     #   >=0: P 4/6 R 1; >=.5: P 3/4 R 3/4; >=.8: P 1 R 1/2; >=1: P 1 R 1/4
@@ -207,23 +227,25 @@ def test_pxap_hand_case():
     map2 = np.array([[0.7, 0.3, 0.95, 0.0]])
     mask2 = np.array([[1, 1, 0, 0]])
     ign2 = np.array([[False, False, True, True]])
-    out = pxap([map1, map2], [mask1, mask2], thresholds=[0.0, 0.5, 0.8], ignore=[None, ign2])
+    out = _pxap([map1, map2], [mask1, mask2], thresholds=[0.0, 0.5, 0.8], ignore=[None, ign2])
     assert out["PxAP"] == pytest.approx(41 / 48, abs=1e-12)
     np.testing.assert_allclose(out["precision"], [4 / 6, 3 / 4, 1, 1], atol=1e-15)
     np.testing.assert_allclose(out["recall"], [1, 3 / 4, 1 / 2, 1 / 4], atol=1e-15)
     np.testing.assert_array_equal(out["thresholds"], [0.0, 0.5, 0.8, 1.0])
     # without the ignore mask the bg pixels .95 and 0 count: >=0 P 4/8, >=.5 P 3/5, >=.8 P 2/3
-    out2 = pxap([map1, map2], [mask1, mask2], thresholds=[0.0, 0.5, 0.8])
+    out2 = _pxap([map1, map2], [mask1, mask2], thresholds=[0.0, 0.5, 0.8])
     assert out2["PxAP"] == pytest.approx((4 / 8 + 3 / 5 + 2 / 3 + 1) / 4, abs=1e-12)
 
 
 def test_pxap_perfect_and_errors():
     m = np.array([[0.9, 0.2], [0.8, 0.1]])
     g = np.array([[1, 0], [1, 0]])
-    assert pxap([m], [g])["PxAP"] == pytest.approx(1.0, abs=1e-12)
+    assert _pxap([m], [g])["PxAP"] == pytest.approx(1.0, abs=1e-12)
     with pytest.raises(ValueError, match="no foreground"):
-        pxap([m], [np.zeros_like(g)])
+        _pxap([m], [np.zeros_like(g)])
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        pxap([m * 3], [g])
+        _pxap([m * 3], [g])
     with pytest.raises(ValueError, match="shape"):
-        pxap([m], [g[:1]])
+        _pxap([m], [g[:1]])
+    with pytest.raises(ValueError, match="strictly increasing"):
+        PixelAP([0.5, 0.2])

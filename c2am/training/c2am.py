@@ -16,6 +16,7 @@ from ..data.demo import is_demo_image
 from ..losses import MemoryBank, contrastive_loss
 from ..models.c2am import C2AM, build_model
 from ..settings import C2AMTrainSettings
+from ..wsol.fg_side import marks_background, ring_and_inside
 from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
 from .distributed import convert_sync_batchnorm, env_world_size, gather_with_grad
 from .launch import launch_command
@@ -110,8 +111,8 @@ def decide_foreground(model: C2AM, records: list[ImageRecord], s: C2AMTrainSetti
 
     P is computed on up to `fg_rule_images` training images (whole image resized to crop x crop). If the mean
     activation on the map's outer ring of cells exceeds the mean inside it, P marks the background and the
-    foreground map is 1 - P. Objects rarely fill the border of most photos, so this holds on data-set level
-    even where single images disagree.
+    foreground map is 1 - P (c2am.wsol.fg_side). Objects rarely fill the border of most photos, so this holds on
+    data-set level even where single images disagree.
     """
     model.eval()
     step = max(1, len(records) // s.fg_rule_images)
@@ -121,16 +122,14 @@ def decide_foreground(model: C2AM, records: list[ImageRecord], s: C2AMTrainSetti
     for i in range(0, len(chosen), 32):
         batch = torch.stack([eval_view(read_image(r.path), s.crop, None)[0] for r in chosen[i:i + 32]])
         p = model.head(model.features(batch.to(dev).float() / 255)).float()[:, 0]
-        ring = torch.ones_like(p[0], dtype=torch.bool)
-        ring[1:-1, 1:-1] = False
-        border = p[:, ring].mean(1)
-        inner = p[:, ~ring].mean(1)
+        border_cells, inner_cells = ring_and_inside(p)
+        border, inner = border_cells.mean(1), inner_cells.mean(1)  # per image
         border_sum += float(border.sum())
         inner_sum += float(inner.sum())
-        votes += int((border > inner).sum())
+        votes += int(marks_background(border, inner).sum())
     n = len(chosen)
     border_mean, inner_mean = border_sum / n, inner_sum / n
     return {"rule": "dataset_border_vs_inner", "images": n, "border_mean": border_mean,
-            "inner_mean": inner_mean, "flip": bool(border_mean > inner_mean),
+            "inner_mean": inner_mean, "flip": bool(marks_background(border_mean, inner_mean)),
             "images_with_bright_border": votes}
 

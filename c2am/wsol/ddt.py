@@ -27,9 +27,10 @@ from ..data.decode import Geometry
 from ..data.records import ImageRecord
 from ..settings import DDTSettings
 from ..progress import progress_bar
-from ..training.loop import infer, inference_model
+from ..inference import infer, inference_model
 from .boxes import clip_boxes, flat_maps, scale_boxes
 from .extract import EvalViews
+from .fg_side import border_inner_means, marks_background
 from .maps import MapStore, MapWriter
 
 BOX_COLUMNS = ["image_id", "box", "x0", "y0", "x1", "y1", "threshold", "score"]
@@ -94,16 +95,6 @@ def project(features: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor)
     x = features.to(torch.float64)
     proj = torch.einsum("nchw,c->nhw", x, direction) - float(mean @ direction)
     return proj.float()
-
-
-def border_inner_means(maps: torch.Tensor) -> tuple[float, float]:
-    """Mean over a group of maps [n, h, w] of the outer ring of cells and of the cells inside it."""
-    ring = torch.ones(maps.shape[-2:], dtype=torch.bool, device=maps.device)
-    if maps.shape[-2] > 2 and maps.shape[-1] > 2:
-        ring[1:-1, 1:-1] = False
-    border = float(maps[:, ring].mean())
-    inner = float(maps[:, ~ring].mean()) if (~ring).any() else border
-    return border, inner
 
 
 def ddt_box(projection: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -217,7 +208,7 @@ def _ddt_group(group, first_pass, read_again, writer, device, cache_bytes: int, 
     for f, geoms, idx, blank in (cached if cached is not None else read_again()):
         projected.append((project(f.to(device), mean, direction).cpu(), geoms, idx, blank))
     border, inner = border_inner_means(torch.cat([p for p, _, _, _ in projected]))
-    sign = -1.0 if border > inner else 1.0
+    sign = -1.0 if marks_background(border, inner) else 1.0
     for p, geoms, idx, blank in projected:
         maps = (sign * p).numpy()
         for m, g, i, flat in zip(maps, geoms.tolist(), idx.tolist(), (blank.numpy() | flat_maps(maps)).tolist()):

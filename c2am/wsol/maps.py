@@ -8,7 +8,7 @@ foreground-oriented (1 - P already applied when the model says P marks the backg
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
@@ -18,6 +18,7 @@ import pandas as pd
 from ..data.decode import Geometry
 from ..io import atomic_dir, legacy_manifest_layout, read_parquet_meta, require_space, write_errors_named, write_parquet
 from .boxes import normalize_map
+from .fg_side import marks_background, ring_and_inside
 
 GEOMETRY_COLUMNS = ["orig_w", "orig_h", "resize_w", "resize_h", "crop_x0", "crop_y0", "crop_w", "crop_h"]
 
@@ -93,8 +94,8 @@ class MapStore:
 
     `side` says which side of the stored maps is read as foreground: "stored" (as written: the data-set
     decision of train_c2am), "opposite" (1 - map), or "per_image" (per image the side whose outer ring of cells is
-    darker than the inside: the foreground rule applied to every image on its own). Every accessor (raw,
-    prepared, original_size_map) reads through it.
+    darker than the inside: the foreground rule of c2am.wsol.fg_side applied to every image on its own). Every
+    accessor (read, prepared, original_map) reads through `raw`, the one read of a map from its shard.
     """
 
     def __init__(self, folder: str | Path, side: str = "stored"):
@@ -128,9 +129,8 @@ class MapStore:
         if self.side == "opposite":
             return 1 - m
         if self.side == "per_image":
-            ring = np.ones(m.shape, bool)
-            ring[1:-1, 1:-1] = False
-            return 1 - m if m[ring].mean() > m[~ring].mean() else m
+            border, inner = ring_and_inside(m)
+            return 1 - m if marks_background(border.mean(), inner.mean()) else m
         return m
 
     def is_flat(self, i: int) -> bool:
@@ -142,26 +142,48 @@ class MapStore:
         row = self.manifest.iloc[i]
         return Geometry(*(int(row[c]) for c in GEOMETRY_COLUMNS))
 
+    def read(self, i: int) -> "StoredMap":
+        """Map i read once, with its geometry: every frame of it is made from this read."""
+        return StoredMap(self.raw(i), self.geometry(i))
+
     def prepared(self, i: int, normalization: str, upsample: bool = True) -> tuple[np.ndarray, tuple]:
-        """Map i resized to its crop (bilinear) when `upsample`, normalised to [0, 1], and its
-        (sx, sy, ox, oy) transform to original pixels."""
-        fg_map = self.raw(i)
-        geom = self.geometry(i)
+        """Map i in the box frame (StoredMap.prepared) and its transform to original pixels."""
+        return self.read(i).prepared(normalization, upsample)
+
+    def original_map(self, i: int, normalization: str) -> np.ndarray:
+        """Map i in the original image frame, normalised per image (StoredMap.original): the map of cues, cue
+        labels, figures, foreground scores and PxAP."""
+        return self.read(i).original(normalization)
+
+
+@dataclass(frozen=True)
+class StoredMap:
+    """One map as read from a store (`raw`: feature resolution, float32, from the store's side) and its geometry."""
+
+    raw: np.ndarray
+    geometry: Geometry
+
+    def prepared(self, normalization: str, upsample: bool = True) -> tuple[np.ndarray, tuple]:
+        """The box frame: the map resized to its crop (bilinear) when `upsample`, normalised to [0, 1] (float32),
+        and its (sx, sy, ox, oy) transform to original pixels."""
+        fg_map, geom = self.raw, self.geometry
         if upsample:
             fg_map = cv2.resize(fg_map, (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
         fg_map = normalize_map(fg_map, normalization).astype(np.float32)
         return fg_map, geom.to_original(fg_map.shape[1], fg_map.shape[0])
 
-    def original_size_map(self, i: int) -> np.ndarray:
-        """Foreground map pasted into the original image frame (outside the crop: the map's edge values)."""
-        geom = self.geometry(i)
+    def original(self, normalization: str) -> np.ndarray:
+        """The map pasted into the original image frame (outside the crop: the map's edge values), then normalised
+        per image (normalize_map: "minmax", "max", or "none" for the values as they are)."""
+        geom = self.geometry
         resized_full = np.empty((geom.resize_h, geom.resize_w), np.float32)
-        crop = cv2.resize(self.raw(i), (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
+        crop = cv2.resize(self.raw, (geom.crop_w, geom.crop_h), interpolation=cv2.INTER_LINEAR)
         resized_full[...] = np.nan
         resized_full[geom.crop_y0:geom.crop_y0 + geom.crop_h, geom.crop_x0:geom.crop_x0 + geom.crop_w] = crop
         if geom.crop_w != geom.resize_w or geom.crop_h != geom.resize_h:
             resized_full = _fill_nan_edges(resized_full)
-        return cv2.resize(resized_full, (geom.orig_w, geom.orig_h), interpolation=cv2.INTER_LINEAR)
+        full = cv2.resize(resized_full, (geom.orig_w, geom.orig_h), interpolation=cv2.INTER_LINEAR)
+        return normalize_map(full, normalization)
 
 
 def _fill_nan_edges(a: np.ndarray) -> np.ndarray:

@@ -14,8 +14,7 @@ The C2AM authors' evaluation code uses IoU > 0.5; pass ``strict=True`` to get th
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -190,31 +189,17 @@ def best_iou_curve(
     return out
 
 
-def max_box_acc_v2(
-    maps: Sequence[np.ndarray],
-    gt_boxes,
-    thresholds=np.arange(0, 1, 0.01),
-    iou_thresholds: Sequence[float] = (0.3, 0.5, 0.7),
-    all_contours: bool = True,
-    transforms: Sequence[Transform] | None = None,
-    strict: bool = False,
-) -> dict:
-    """MaxBoxAccV2 (Choe et al., CVPR 2020): mean over IoU thresholds d of max over map thresholds t of
-    BoxAcc(t, d), where an image counts at (t, d) if the best IoU between any of its boxes at t (all
-    contours by default) and any GT box is >= d.
+def max_box_acc_v2_from_curve(best: np.ndarray, thresholds, iou_thresholds=(0.3, 0.5, 0.7),
+                              strict: bool = False) -> dict:
+    """MaxBoxAccV2 (Choe et al., CVPR 2020) from a [n, T] best-IoU curve (see best_iou_curve; the evaluation sweeps
+    min-max maps with all contours): mean over IoU thresholds d of max over map thresholds t of BoxAcc(t, d), where
+    an image counts at (t, d) if the best IoU between any of its boxes at t and any GT box is >= d (> if strict).
 
     Returns "MaxBoxAccV2", "MaxBoxAcc@30" (etc.), "best_threshold@30" (etc., first argmax),
     "box_acc" [len(iou_thresholds), len(thresholds)], "thresholds", "iou_thresholds". Fractions in [0, 1].
     Differences from wsolevaluation: maps are thresholded as float map >= t (not uint8 > int(255 t)),
     contours are RETR_EXTERNAL (not RETR_TREE), boxes are not clipped to size-1 and IoU has no +1.
     """
-    best = best_iou_curve(maps, gt_boxes, thresholds, all_contours=all_contours, transforms=transforms)
-    return max_box_acc_v2_from_curve(best, thresholds, iou_thresholds, strict)
-
-
-def max_box_acc_v2_from_curve(best: np.ndarray, thresholds, iou_thresholds=(0.3, 0.5, 0.7),
-                              strict: bool = False) -> dict:
-    """MaxBoxAccV2 from a [n, T] best-IoU curve (see best_iou_curve), e.g. one computed in chunks."""
     thr = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     deltas = np.asarray(iou_thresholds, dtype=np.float64).reshape(-1)
     box_acc = _passes(best[None, :, :], deltas[:, None, None], strict).mean(axis=1)  # [D, T]
@@ -241,28 +226,14 @@ def choose_threshold(best: np.ndarray, thresholds, iou_threshold: float, strict:
     return float(thr[int(np.argmax(curve))]), curve
 
 
-def authors_protocol(
-    maps: Sequence[np.ndarray],
-    gt_boxes,
-    thresholds=AUTHORS_THRESHOLDS,
-    iou_threshold: float = 0.5,
-    transforms: Sequence[Transform] | None = None,
-    strict: bool = False,
-) -> dict:
-    """The C2AM authors' OPTIMISTIC protocol: best GT-known Loc (largest contour) over the thresholds
-    0.05..0.95, chosen on the evaluated set itself. Not a held-out number.
+def authors_protocol_from_curve(best: np.ndarray, thresholds=AUTHORS_THRESHOLDS, iou_threshold: float = 0.5,
+                                strict: bool = False) -> dict:
+    """The C2AM authors' OPTIMISTIC protocol from a [n, T] best-IoU curve of the largest contour (see best_iou_curve)
+    at the thresholds 0.05..0.95: choose_threshold on the evaluated set itself. Not a held-out number.
 
     Returns "gt_known_loc_tuned_on_eval", "threshold_tuned_on_eval", "curve" [T], "thresholds", "protocol".
     (The authors' code counts IoU > 0.5: pass strict=True to match it.)
     """
-    best = best_iou_curve(maps, gt_boxes, thresholds, transforms=transforms)
-    return authors_protocol_from_curve(best, thresholds, iou_threshold, strict)
-
-
-def authors_protocol_from_curve(best: np.ndarray, thresholds=AUTHORS_THRESHOLDS, iou_threshold: float = 0.5,
-                                strict: bool = False) -> dict:
-    """The authors' protocol from a [n, T] best-IoU curve of the largest contour: choose_threshold on the
-    evaluated set itself."""
     threshold, curve = choose_threshold(best, thresholds, iou_threshold, strict)
     return {
         "gt_known_loc_tuned_on_eval": float(curve.max()),
@@ -300,24 +271,9 @@ def center_box_baseline(
 
 
 # ------------------------------------------------------------------------------------------ PxAP
-def _one_per_image(maps, masks, ignore):
-    """zip of the per-image iterables that fails on a length mismatch (ignore may be endless)."""
-    sentinel = object()
-    for m, g, skip in zip(itertools.chain(maps, [sentinel]), itertools.chain(masks, [sentinel]), ignore):
-        if (m is sentinel) != (g is sentinel):
-            raise ValueError("maps and masks need one entry per image (their lengths differ)")
-        if m is sentinel:
-            return
-        yield m, g, skip
-
-
-def pxap(
-    maps: Sequence[np.ndarray],
-    masks: Sequence[np.ndarray],
-    thresholds=np.arange(0, 1, 0.01),
-    ignore: Sequence[np.ndarray | None] | None = None,
-) -> dict:
-    """Pixel average precision (PxAP, Choe et al. CVPR 2020) of maps in [0, 1] against binary GT masks.
+class PixelAP:
+    """Pixel average precision (PxAP, Choe et al. CVPR 2020) of maps in [0, 1] against binary GT masks, accumulated
+    one image at a time (as wsolevaluation's MaskEvaluator: `accumulate` per image, then `compute`).
 
     Levels L = thresholds (strictly increasing, in [0, 1]) plus 1.0 if absent. Over all (non-ignored)
     pixels of all images: TP_j / FP_j = foreground / background pixels with map >= L_j (histograms via
@@ -325,46 +281,46 @@ def pxap(
     no pixel passes), recall_j = TP_j / #foreground pixels (recall decreases with j), and
     PxAP = sum_j precision_j * (recall_j - recall_{j+1}) with recall past the last level = 0.
     This equals wsolevaluation's MaskEvaluator for thresholds = arange(0, 1, 0.01) (as a fraction).
-    masks: nonzero = foreground. ignore: optional per-image bool masks of pixels to leave out.
-    Returns "PxAP", "precision" [L], "recall" [L], "thresholds" (the levels L).
     """
-    _check_lengths(len(maps), masks=len(masks), **({"ignore": len(ignore)} if ignore is not None else {}))
-    return pxap_streamed(zip(maps, masks, ignore if ignore is not None else itertools.repeat(None)), thresholds)
 
+    def __init__(self, thresholds=np.arange(0, 1, 0.01)):
+        levels = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+        if len(levels) == 0 or (np.diff(levels) <= 0).any() or levels[0] < 0 or levels[-1] > 1:
+            raise ValueError("thresholds must be strictly increasing values in [0, 1]")
+        self.levels = levels if levels[-1] >= 1.0 else np.append(levels, 1.0)
+        nb = len(self.levels) + 1  # bin 0: below the lowest level; bin j+1: [L_j, L_{j+1})
+        self.hist_fg = np.zeros(nb, dtype=np.int64)
+        self.hist_bg = np.zeros(nb, dtype=np.int64)
+        self.images = 0
 
-def pxap_streamed(images: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
-                  thresholds=np.arange(0, 1, 0.01)) -> dict:
-    """PxAP (see pxap) of (map, mask, ignored pixels or None) per image from any iterable: one image in memory."""
-    levels = np.asarray(thresholds, dtype=np.float64).reshape(-1)
-    if len(levels) == 0 or (np.diff(levels) <= 0).any() or levels[0] < 0 or levels[-1] > 1:
-        raise ValueError("thresholds must be strictly increasing values in [0, 1]")
-    if levels[-1] < 1.0:
-        levels = np.append(levels, 1.0)
-    nb = len(levels) + 1  # bin 0: below the lowest level; bin j+1: [L_j, L_{j+1})
-    hist_fg = np.zeros(nb, dtype=np.int64)
-    hist_bg = np.zeros(nb, dtype=np.int64)
-    for i, (m, g, skip) in enumerate(images):
+    def accumulate(self, m: np.ndarray, mask: np.ndarray, ignored: np.ndarray | None = None) -> None:
+        """One image: its map in [0, 1], its mask (nonzero = foreground) and its ignored pixels (bool) or None."""
         m = np.asarray(m, dtype=np.float64)
-        g = np.asarray(g)
+        g = np.asarray(mask)
+        i, self.images = self.images, self.images + 1
         if m.shape != g.shape:
             raise ValueError(f"image {i}: map shape {m.shape} != mask shape {g.shape}")
         if not np.isfinite(m).all() or m.min() < -1e-6 or m.max() > 1 + 1e-6:
             raise ValueError(f"image {i}: map values must be finite and in [0, 1] (normalise first)")
-        bins = np.searchsorted(levels, np.clip(m, 0.0, 1.0), side="right")
+        nb = len(self.hist_fg)
+        bins = np.searchsorted(self.levels, np.clip(m, 0.0, 1.0), side="right")
         fg = g != 0
-        valid = np.ones_like(fg) if skip is None else ~np.asarray(skip, bool)
-        hist_fg += np.bincount(bins[fg & valid], minlength=nb)
-        hist_bg += np.bincount(bins[~fg & valid], minlength=nb)
-    num_fg = hist_fg.sum()
-    if num_fg == 0:
-        raise ValueError("no foreground pixel in the masks: PxAP is undefined")
-    tp = np.cumsum(hist_fg[::-1])[::-1][1:]  # tp[j] = #fg pixels with map >= L_j
-    fp = np.cumsum(hist_bg[::-1])[::-1][1:]
-    pos = tp + fp
-    precision = np.divide(tp, pos, out=np.ones(len(tp)), where=pos > 0)
-    recall = tp / num_fg
-    ap = float(np.sum(precision * (recall - np.append(recall[1:], 0.0))))
-    return {"PxAP": ap, "precision": precision, "recall": recall, "thresholds": levels}
+        valid = np.ones_like(fg) if ignored is None else ~np.asarray(ignored, bool)
+        self.hist_fg += np.bincount(bins[fg & valid], minlength=nb)
+        self.hist_bg += np.bincount(bins[~fg & valid], minlength=nb)
+
+    def compute(self) -> dict:
+        """The accumulated images' "PxAP", "precision" [L], "recall" [L] and "thresholds" (the levels L)."""
+        num_fg = self.hist_fg.sum()
+        if num_fg == 0:
+            raise ValueError("no foreground pixel in the masks: PxAP is undefined")
+        tp = np.cumsum(self.hist_fg[::-1])[::-1][1:]  # tp[j] = #fg pixels with map >= L_j
+        fp = np.cumsum(self.hist_bg[::-1])[::-1][1:]
+        pos = tp + fp
+        precision = np.divide(tp, pos, out=np.ones(len(tp)), where=pos > 0)
+        recall = tp / num_fg
+        ap = float(np.sum(precision * (recall - np.append(recall[1:], 0.0))))
+        return {"PxAP": ap, "precision": precision, "recall": recall, "thresholds": self.levels}
 
 
 def evaluate_psol(records: list[ImageRecord], boxes: pd.DataFrame, classes: pd.DataFrame, iou_threshold: float,
