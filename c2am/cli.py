@@ -1,8 +1,8 @@
 """Command-line plumbing shared by the stages.
 
 Settings flags are generated from the config schema, hyphenated (`--batch-size` for the key `batch_size`), with
-the schema's defaults and descriptions; `settings_of(args, C2AMTrainSettings)` turns them back into typed
-settings. A stage is `parser()` + `run(args)` + `main(run, parser())`: no module-level state.
+the schema's descriptions and defaults in their help; a flag left out keeps the schema's default, merged in by
+`settings_of(args, C2AMTrainSettings)`, which turns the flags back into typed settings. A stage is `parser()` + `run(args)` + `main(run, parser())`: no module-level state.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ import json
 import os
 import sys
 
-from .config import flag, section_props
+from .config import flag
+from .schema import section_props
 from .data.readers import load_dataset
 from .io import check_out_paths
 
@@ -56,8 +57,8 @@ def add_settings(parser: argparse.ArgumentParser, settings_cls) -> None:
     for key, spec in section_props(section).items():
         types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
         kw: dict = {"dest": key, "help": spec.get("description", "").replace("%", "%%")}  # argparse formats help
-        if "default" in spec:
-            kw.update(default=spec["default"], help=f"{kw['help']} [default: {spec['default']}]".strip())
+        if "default" in spec:  # left out of the namespace when not given: Settings.from_dict merges the default
+            kw.update(default=argparse.SUPPRESS, help=f"{kw['help']} [default: {spec['default']}]".strip())
         else:
             kw["required"] = True
         if "boolean" in types:
@@ -78,8 +79,9 @@ def add_settings(parser: argparse.ArgumentParser, settings_cls) -> None:
 
 
 def settings_of(args: argparse.Namespace, settings_cls):
-    """The typed settings given on the command line (see add_settings)."""
-    return settings_cls.from_dict({k: getattr(args, k) for k in section_props(settings_cls.SECTION)})
+    """The typed settings given on the command line, the schema's defaults for the flags left out (add_settings)."""
+    given = vars(args)
+    return settings_cls.from_dict({k: given[k] for k in section_props(settings_cls.SECTION) if k in given})
 
 
 def add_dataset_args(parser: argparse.ArgumentParser, split: bool = True) -> None:

@@ -1,16 +1,17 @@
-"""config.yaml: validation against c2am/config.schema.yaml, defaults, and per-experiment settings.
+"""config.yaml: validation against c2am/config.schema.yaml, cross references, and the settings of a job.
 
-Settings of a stage for an experiment are resolved as
-    schema defaults  <-  stages.<stage>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiment.<stage>
-Every stage gets its settings as command-line flags named like the config keys, with hyphens (`--batch-size`,
-see `cli_flags`); the stage turns them back into the typed settings of c2am.settings.
+What config.yaml sets for a section in a job's scope (`given_settings`) is
+    stages.<section>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiments.<exp>.<section>
+or, for a localizer / classifier / CAM recipe, stages.<kind>_train <- <kind>_presets[preset] <- <kind>s.NAME.settings.
+The schema's defaults are merged in one place, the typed settings of c2am.settings (`settings_for`). A stage gets
+the settings that differ from the defaults as command-line flags named like the config keys (`--batch-size`,
+`setting_flags`) and turns them back into the same typed settings.
 """
 
 from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import re
 import shlex
 from pathlib import Path
@@ -19,32 +20,15 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .schema import SCHEMA_PATH, defaults_of as _defaults_of, load_schema, run_only_keys, section_defaults
+
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA_PATH = Path(__file__).resolve().with_name("config.schema.yaml")  # ships inside the package
 STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train", "predict")  # per experiment
+RECIPES = {"localizer_train": "localizer", "classifier_train": "classifier", "cam_train": "cam"}  # per recipe
 
 
 class ConfigError(ValueError):
     """config.yaml is invalid; the message names the key and what is wrong."""
-
-
-@functools.lru_cache(maxsize=1)
-def load_schema() -> dict:
-    """The parsed schema, read once per process (callers must not modify it)."""
-    return yaml.safe_load(SCHEMA_PATH.read_text())
-
-
-def section_props(section: str) -> dict:
-    """The schema's property specs of a settings section (e.g. "c2am_train"): type, bounds, default, description."""
-    defs = load_schema()["$defs"]
-    if f"{section}_props" not in defs:
-        raise KeyError(f"the schema has no settings section {section!r}")
-    return defs[f"{section}_props"]
-
-
-def section_defaults(section: str) -> dict:
-    """The schema's defaults of a settings section: the only place defaults are written down."""
-    return _defaults_of(section_props(section))
 
 
 def _where(path) -> str:
@@ -70,10 +54,6 @@ def _describe(error: jsonschema.ValidationError, source: str) -> str:
     if error.validator == "required":
         return f"{source}: {where}: {error.message}"
     return f"{source}: {where}: {error.message}"
-
-
-def _defaults_of(props: dict) -> dict:
-    return {k: copy.deepcopy(v["default"]) for k, v in props.items() if isinstance(v, dict) and "default" in v}
 
 
 def _from_repo(path: str) -> str:
@@ -137,9 +117,7 @@ def _validate(config: dict) -> dict:
     if Path(cfg["results_dir"].strip() or "/").resolve() == Path("/"):
         raise ConfigError(f"{source}: results_dir = {cfg['results_dir']!r} would write everything to the file "
                           f"system root; give a folder such as results")
-    cfg["stages"] = {stage: {**section_defaults(stage), **(given or {})}
-                     for stage, given in {**{k: {} for k in schema["properties"]["stages"]["properties"]},
-                                          **cfg["stages"]}.items()}
+    cfg["stages"] = {stage: dict(cfg["stages"].get(stage) or {}) for stage in schema["properties"]["stages"]["properties"]}
     defs = schema["$defs"]
     _add_segment_run(cfg, defs, source)
     for name, ds in cfg["datasets"].items():
@@ -184,11 +162,11 @@ def _validate(config: dict) -> dict:
             raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
     for name, exp in cfg["experiments"].items():
         for stage in ("c2am_train", "extract"):
-            st = stage_settings(cfg, name, stage)
-            if st["crop"] is not None and st["crop"] > st["resize"]:
-                raise ConfigError(f"{source}: {stage}.crop = {st['crop']} of experiment {name} is larger than "
-                                  f"{stage}.resize = {st['resize']}")
-        threshold = stage_settings(cfg, name, "boxes")["threshold"]
+            st = _settings_or_error(cfg, stage, {"exp": name}, source)
+            if st.crop is not None and st.crop > st.resize:
+                raise ConfigError(f"{source}: {stage}.crop = {st.crop} of experiment {name} is larger than "
+                                  f"{stage}.resize = {st.resize}")
+        threshold = _settings_or_error(cfg, "boxes", {"exp": name}, source).threshold
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
             raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "
                               f"(0, 1), got {threshold!r}")
@@ -316,11 +294,11 @@ def _add_sensitivity_experiments(cfg: dict, source: str) -> None:
         return
     if base not in cfg["experiments"]:
         raise ConfigError(f"{source}: sensitivity.experiment = {base!r} is not a key of experiments")
-    resolved = stage_settings(cfg, base, "c2am_train")
+    resolved = settings_for(cfg, "c2am_train", {"exp": base})
     for study in SENSITIVITY_STUDIES:
         for value in dict.fromkeys(sens[study]):
             name = base
-            if value != resolved[study]:
+            if value != getattr(resolved, study):
                 name = f"{base}__{study}-{value}"
                 exp = copy.deepcopy(cfg["experiments"][base])
                 exp["c2am_train"] = {**(exp.get("c2am_train") or {}), study: value}
@@ -335,7 +313,7 @@ def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) ->
     ImageNet), off for VOC and image folders; asking for it there without `stages.ddt.group_by: all` is an error.
     DDT rows are scored with stages.wsol_eval, so an experiment may not score its own rows differently."""
     fmt = cfg["datasets"][exp["dataset"]]["format"]
-    group_by = cfg["stages"]["ddt"]["group_by"]
+    group_by = settings_for(cfg, "ddt").group_by
     labelled = fmt in ("cub", "imagenet") or group_by == "all"
     if exp["ddt"] is None:
         exp["ddt"] = labelled
@@ -485,33 +463,42 @@ def _merge(base: dict, overlay: dict) -> None:
             base[key] = value
 
 
-def stage_settings(cfg: dict, experiment: str, stage: str) -> dict:
-    """Resolved settings of `stage` for `experiment` (defaults <- stages <- preset <- experiment)."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}")
-    exp = cfg["experiments"][experiment]
-    settings = section_defaults(stage)
-    settings.update(cfg["stages"][stage])
-    if stage == "c2am_train" and exp["preset"]:
-        settings.update(cfg["presets"][exp["preset"]])
-    settings.update(exp.get(stage, {}) or {})
-    return settings
+def given_settings(cfg: dict, section: str, job: dict | None = None) -> dict:
+    """What the config sets for `section` in a job's scope, without the schema's defaults. `job` holds the job's
+    wildcards: `exp` (the sections of STAGES), `localizer` / `classifier` / `cam` (their *_train section), `init`
+    (an entry of inits); without them, stages.<section> alone."""
+    job = job or {}
+    if section == "init":
+        return dict(cfg["inits"][job["init"]])
+    values = dict(cfg["stages"].get(section) or {})
+    if section in RECIPES and RECIPES[section] in job:
+        kind = RECIPES[section]
+        entry = cfg[f"{kind}s"][job[kind]]
+        if entry.get("preset"):
+            values.update(cfg[f"{kind}_presets"][entry["preset"]])
+        values.update(entry.get("settings") or {})
+    elif section in STAGES and job.get("exp"):
+        exp = cfg["experiments"][job["exp"]]
+        if section == "c2am_train" and exp["preset"]:
+            values.update(cfg["presets"][exp["preset"]])
+        values.update(exp.get(section) or {})
+    return values
 
 
-def global_settings(cfg: dict, stage: str) -> dict:
-    """Settings of a stage that does not depend on the experiment (ddt): defaults <- stages.<stage>."""
-    return {**section_defaults(stage), **cfg["stages"][stage]}
+def settings_for(cfg: dict, section: str, job: dict | None = None):
+    """The typed settings (c2am.settings) of `section` in a job's scope: the schema's defaults <- given_settings."""
+    from .settings import BY_SECTION
+
+    return BY_SECTION[section].from_dict(given_settings(cfg, section, job))
 
 
-def recipe_settings(cfg: dict, kind: str, name: str) -> dict:
-    """Training settings of localizer, classifier or cam `name`:
-    defaults <- stages.<kind>_train <- <kind>_presets[preset] <- <kind>s.<name>.settings."""
-    entry = cfg[f"{kind}s"][name]
-    settings = global_settings(cfg, f"{kind}_train")
-    if entry.get("preset"):
-        settings.update(cfg[f"{kind}_presets"][entry["preset"]])
-    settings.update(entry.get("settings") or {})
-    return settings
+def _settings_or_error(cfg: dict, section: str, job: dict, source: str):
+    from .settings import SettingsError
+
+    try:
+        return settings_for(cfg, section, job)
+    except SettingsError as exc:
+        raise ConfigError(f"{source}: {exc} (experiment {job['exp']})") from None
 
 
 def flag(key: str) -> str:
@@ -519,17 +506,16 @@ def flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
-# Settings added after results existed: their flags are left off the command while they hold the schema default (the
-# stage's own default), so the commands, and with them the cached outputs, of configs that do not set them stay as
-# they were.
-SILENT_AT_DEFAULT = {"extract": ("scales", "flip"), "predict": ("scales", "flip", "masks")}
-
-
-def stage_flags(cfg: dict, experiment: str, stage: str) -> str:
-    """The command-line flags of `stage`'s resolved settings for `experiment` (see SILENT_AT_DEFAULT)."""
-    settings, defaults = stage_settings(cfg, experiment, stage), section_defaults(stage)
-    silent = SILENT_AT_DEFAULT.get(stage, ())
-    return cli_flags({k: v for k, v in settings.items() if not (k in silent and v == defaults[k])})
+def setting_flags(settings, keys=None, **fixed) -> tuple[str, str]:
+    """(what, how): the flags of typed `settings` whose values differ from the schema's defaults, split into those
+    that change what a stage writes and those of `x-run-only` keys (how it runs). `keys`: only these keys;
+    `fixed`: values set by the rule itself (e.g. DDT's group_by all)."""
+    section = settings.SECTION
+    values = {**settings.to_dict(), **fixed}
+    defaults, run_only = section_defaults(section), run_only_keys(section)
+    changed = {k: v for k, v in values.items() if (keys is None or k in keys) and v != defaults.get(k, object())}
+    return (cli_flags({k: v for k, v in changed.items() if k not in run_only}),
+            cli_flags({k: v for k, v in changed.items() if k in run_only}))
 
 
 def cli_flags(settings: dict[str, Any]) -> str:

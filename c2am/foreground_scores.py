@@ -118,6 +118,7 @@ def mask_score(scaled: np.ndarray, image: np.ndarray | None, threshold: float, r
         return scaled, threshold
     if refine != "crf":
         raise ValueError(f"unknown refine {refine!r}; use one of {REFINES}")
+    from .settings import CrfSettings
     from .wsss.crf import crf_foreground
 
-    return np.clip(crf_foreground(image, scaled, threshold, max_side), 0, 1), 0.5
+    return np.clip(crf_foreground(image, scaled, threshold, max_side, CrfSettings.defaults()), 0, 1), 0.5

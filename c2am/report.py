@@ -47,22 +47,28 @@ def columns_with(columns: list[str], before: str, rows: list[dict], prefix: str)
     return columns[:i] + extra + columns[i:]
 
 
-def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: str | Path, title: str, note: str,
-                decimals: int, sort_by: list[str] | None = None) -> pd.DataFrame:
-    """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""
+def table_frame(rows: list[dict], columns: list[str], numeric: list[str], decimals: int,
+                sort_by: list[str] | None = None) -> pd.DataFrame:
+    """Rows -> a DataFrame with `columns` (sorted by `sort_by`, stable), the `numeric` columns rounded to
+    `decimals`."""
     import pandas as pd
 
-    if Path(out).suffix.lower() == ".md":  # the CSV and its Markdown rendering would be one file
-        raise ValueError(f"--out {out}: the table's Markdown rendering is written next to the CSV as .md; give a "
-                         ".csv name")
     if not rows:
-        raise ValueError(f"{out}: no rows (no active experiment produces this table; see config.yaml)")
+        raise ValueError("no rows (no active experiment produces this table; see config.yaml)")
     table = pd.DataFrame(rows, columns=columns)
     if sort_by:
         table = table.sort_values(sort_by, na_position="last", kind="stable")
     table[numeric] = table[numeric].astype(float).round(decimals)
     if "images" in table:
         table["images"] = table["images"].astype("Int64")
+    return table.reset_index(drop=True)
+
+
+def write_frame(table: pd.DataFrame, out: str | Path, title: str, note: str, decimals: int) -> pd.DataFrame:
+    """A table as CSV at `out` and as Markdown (with `title` and `note`) next to it (.md)."""
+    if Path(out).suffix.lower() == ".md":  # the CSV and its Markdown rendering would be one file
+        raise ValueError(f"--out {out}: the table's Markdown rendering is written next to the CSV as .md; give a "
+                         ".csv name")
     out = Path(out)
     write_text(table.to_csv(index=False), out)
     shown = table.astype(object).where(table.notna(), "")
@@ -72,18 +78,27 @@ def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: s
     return table
 
 
-def add_table_args(parser, row_flag: str, metavar: tuple[str, ...]) -> None:
-    """The flags of a table stage: repeated `row_flag` entries (one per row or cell), the tables settings
-    (--decimals) and --out (the CSV; the Markdown goes next to it)."""
+def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: str | Path, title: str, note: str,
+                decimals: int, sort_by: list[str] | None = None) -> pd.DataFrame:
+    """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""
+    try:
+        table = table_frame(rows, columns, numeric, decimals, sort_by)
+    except ValueError as exc:
+        raise ValueError(f"{out}: {exc}") from None
+    return write_frame(table, out, title, note, decimals)
+
+
+def add_manifest_args(parser, settings: bool = True) -> None:
+    """The flags of a table stage: --manifest (the JSON of its rows the workflow writes, c2am.tables), the tables
+    settings (--decimals) and --out (the CSV; the Markdown goes next to it)."""
     from .cli import add_settings
     from .settings import TableSettings
 
-    parser.add_argument(row_flag, nargs=len(metavar), action="append", required=True, metavar=metavar)
-    add_settings(parser, TableSettings)
+    parser.add_argument("--manifest", required=True,
+                        help='JSON {"rows": [{FIELD: VALUE, ...}, ...]}: one object per row (fields: see above)')
+    if settings:
+        add_settings(parser, TableSettings)
     parser.add_argument("--out", required=True)
-
-
-CELL = ("EXPERIMENT", "CAM", "DATASET", "SPLIT", "COLUMN", "METRICS_JSON")  # the WSSS tables' --cell entries
 
 
 class WsssColumn:

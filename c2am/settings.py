@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Mapping
 
 import jsonschema
 
-from .config import section_defaults, section_props
+from .schema import section_defaults, section_props
 
 
 class SettingsError(ValueError):
@@ -281,36 +281,52 @@ class CamInferSettings(Settings):
 
 
 @dataclass(frozen=True)
-class CueLabelSettings(Settings):
+class CrfSettings(Settings):
+    """One dense CRF (c2am.wsss.crf), the same keys in every section that runs one: cue_labels and refine set
+    them; predict's CRF runs at the schema's defaults (CrfSettings.defaults())."""
+
+    SECTION: ClassVar[str] = "crf"
+
+    crf_iterations: int
+    crf_gt_prob: float
+    crf_gaussian_sxy: float
+    crf_gaussian_compat: float
+    crf_bilateral_sxy: float
+    crf_bilateral_srgb: float
+    crf_bilateral_compat: float
+
+    def crf(self, **changes) -> "CrfSettings":
+        """The CRF part of a section's settings (`changes`: CRF keys set otherwise, e.g. PSA's bilateral kernel)."""
+        return CrfSettings(**{f.name: changes.get(f.name, getattr(self, f.name)) for f in fields(CrfSettings)})
+
+
+@dataclass(frozen=True)
+class CueLabelSettings(CrfSettings):
     SECTION: ClassVar[str] = "cue_labels"
 
     normalization: str
     threshold: float | None
-    crf_iterations: int
-    crf_gt_prob: float
-    crf_gaussian_sxy: float
-    crf_gaussian_compat: float
-    crf_bilateral_sxy: float
-    crf_bilateral_srgb: float
-    crf_bilateral_compat: float
 
 
 @dataclass(frozen=True)
-class RefineSettings(Settings):
+class RefineSettings(CrfSettings):
     SECTION: ClassVar[str] = "refine"
 
     thresholds: list[float]
-    crf_iterations: int
-    crf_gt_prob: float
-    crf_gaussian_sxy: float
-    crf_gaussian_compat: float
-    crf_bilateral_sxy: float
-    crf_bilateral_srgb: float
-    crf_bilateral_compat: float
     crf_softmax_bilateral_sxy: float
     crf_softmax_bilateral_srgb: float
     crf_softmax_bg_power: float
     crf_methods: list[str]
+
+    @staticmethod
+    def keys_of(method: str) -> list[str]:
+        """The settings a refinement method of refine_cams reads (none for threshold, cue and saliency)."""
+        shared = ["crf_iterations", "crf_gaussian_sxy", "crf_gaussian_compat", "crf_bilateral_compat"]
+        if method == "crf_label":
+            return shared + ["crf_gt_prob", "crf_bilateral_sxy", "crf_bilateral_srgb"]
+        if method == "crf_softmax":
+            return shared + ["crf_softmax_bilateral_sxy", "crf_softmax_bilateral_srgb", "crf_softmax_bg_power"]
+        return []
 
 
 # ----------------------------------------------------------------------------------------------- outputs
@@ -331,6 +347,6 @@ class TableSettings(Settings):
 
 ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
        CueTrainSettings, ExtractSettings, BoxSettings, WsolEvalSettings, DDTSettings, PredictSettings, CamInferSettings,
-       CueLabelSettings, RefineSettings, FigureSettings, TableSettings, FgEvalSettings)
+       CrfSettings, CueLabelSettings, RefineSettings, FigureSettings, TableSettings, FgEvalSettings)
 BY_SECTION = {cls.SECTION: cls for cls in ALL}
 

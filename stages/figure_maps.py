@@ -1,11 +1,16 @@
 """figure-maps: images of the evaluation split with their foreground maps, GT boxes (green) and C2AM boxes
 (red), one row per experiment (like the paper's Fig. 6).
 
-Reads:  per panel the dataset split, its maps and boxes.   Writes: --out (PNG).
+Reads:  --manifest, the JSON of the panels that the workflow writes (results/manifests/figure_maps.json,
+        c2am.tables), one row per panel:
+            {"rows": [{"label": "demo_effl0", "format": "cub", "root": "results/data/demo/CUB_200_2011",
+             "split": "test", "maps": "results/demo_effl0/maps/test",
+             "boxes": "results/demo_effl0/boxes/test.parquet"}, ...]}
+        and per panel the dataset split, its maps folder and its boxes parquet.
+Writes: --out (PNG).
 
-By hand:
-    python -m stages.figure_maps --panel demo_effl0 cub results/data/demo/CUB_200_2011 test \
-        results/demo_effl0/maps/test results/demo_effl0/boxes/test.parquet --out results/figure_maps.png
+By hand (after `snakemake --cores 1 results/manifests/figure_maps.json`, or with a manifest written by hand):
+    python -m stages.figure_maps --manifest results/manifests/figure_maps.json --out results/figure_maps.png
 """
 
 from __future__ import annotations
@@ -19,12 +24,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from c2am.cli import add_paths, add_settings, main, stage_parser  # noqa: E402
+from c2am.cli import add_paths, add_settings, main, settings_of, stage_parser  # noqa: E402
 from c2am.data.decode import read_rgb  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
 from c2am.report import save_figure  # noqa: E402
 from c2am.settings import FigureSettings  # noqa: E402
-from c2am.wsol.boxes import normalize_map  # noqa: E402
+from c2am.tables import check_outputs, read_manifest  # noqa: E402
 from c2am.wsol.maps import MapStore  # noqa: E402
 
 
@@ -34,17 +39,22 @@ def _pick(ids: list[str], n: int, seed: int) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
-    panels = args.panel
-    fig, axes = plt.subplots(2 * len(panels), args.n_images, figsize=(2.2 * args.n_images, 4.4 * len(panels)),
+    panels, figure = read_manifest(args.manifest, "figure_maps"), settings_of(args, FigureSettings)
+    check_outputs(panels, args.manifest, out=args.out)
+    if not panels:
+        raise ValueError(f"{args.manifest}: no panels")
+    fig, axes = plt.subplots(2 * len(panels), figure.n_images, figsize=(2.2 * figure.n_images, 4.4 * len(panels)),
                              squeeze=False)
-    for p, (label, fmt, root, split, maps_dir, boxes_path) in enumerate(panels):
+    for p, panel in enumerate(panels):
+        label, fmt, root, split = panel["label"], panel["format"], panel["root"], panel["split"]
+        maps_dir, boxes_path = panel["maps"], panel["boxes"]
         records = {r.image_id: r for r in load_dataset(fmt, root, split=split)}
         store = MapStore(maps_dir)
         boxes = pd.read_parquet(boxes_path)
         ids = [i for i in store.manifest["image_id"] if i in records]
-        for c, image_id in enumerate(_pick(ids, args.n_images, args.seed)):
+        for c, image_id in enumerate(_pick(ids, figure.n_images, figure.seed)):
             img = read_rgb(records[image_id].path)
-            fg = normalize_map(store.original_size_map(store.index[image_id]), "minmax")
+            fg = store.original_map(store.index[image_id], "minmax")
             top, bottom = axes[2 * p, c], axes[2 * p + 1, c]
             top.imshow(img)
             bottom.imshow(img)
@@ -60,7 +70,7 @@ def run(args: argparse.Namespace) -> None:
             if c == 0:
                 top.set_ylabel(f"{label}\nimage", fontsize=9)
                 bottom.set_ylabel("foreground map", fontsize=9)
-        for c in range(len(ids), args.n_images):
+        for c in range(len(ids), figure.n_images):
             axes[2 * p, c].axis("off")
             axes[2 * p + 1, c].axis("off")
     save_figure(fig, args.out, "C2AM class-agnostic activation maps: GT boxes green, C2AM boxes red")
@@ -69,8 +79,7 @@ def run(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
-    p.add_argument("--panel", nargs=6, action="append", required=True,
-                   metavar=("LABEL", "FORMAT", "ROOT", "SPLIT", "MAPS", "BOXES"))
+    p.add_argument("--manifest", required=True, help="JSON of the panels (see above)")
     add_paths(p, "--out", out="PNG")
     add_settings(p, FigureSettings)
     return p

@@ -1,11 +1,14 @@
 """figure-training: training curves from the JSONL logs of the trainers (C2AM: total loss and its three terms;
 localizer, classifier, CAM classifier, cue model: their loss), one panel per log, raw steps and a moving average.
 
-Reads:  --log LABEL JSONL (repeated).   Writes: --out (PNG).
+Reads:  --manifest, the JSON of the logs that the workflow writes (results/manifests/figure_training.json,
+        c2am.tables), one row per panel:
+            {"rows": [{"label": "C2AM demo_effl0", "log": "results/demo_effl0/c2am/train_log.jsonl"}, ...]}
+        and the JSONL log each row names.
+Writes: --out (PNG).
 
-By hand:
-    python -m stages.figure_training --log "C2AM demo_effl0" results/demo_effl0/c2am/train_log.jsonl \
-        --out results/figure_training.png
+By hand (after `snakemake --cores 1 results/manifests/figure_training.json`, or with a manifest written by hand):
+    python -m stages.figure_training --manifest results/manifests/figure_training.json --out results/figure_training.png
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 
 from c2am.cli import add_paths, main, stage_parser
 from c2am.report import save_figure
+from c2am.tables import check_outputs, read_manifest
 
 
 def read_steps(path: str) -> list[dict]:
@@ -46,11 +50,16 @@ def run(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    n = len(args.log)
+    logs = read_manifest(args.manifest, "figure_training")
+    check_outputs(logs, args.manifest, out=args.out)
+    if not logs:
+        raise ValueError(f"{args.manifest}: no training logs")
+    n = len(logs)
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.0 * rows), squeeze=False)
-    for ax, (label, path) in zip(axes.flat, args.log):
+    for ax, entry in zip(axes.flat, logs):
+        label, path = entry["label"], entry["log"]
         steps = read_steps(path)
         x = np.array([r["step"] for r in steps])
         keys = ["loss", *(k for k in ("neg", "pos_fg", "pos_bg") if k in steps[0])]  # C2AM logs its three terms
@@ -71,7 +80,7 @@ def run(args: argparse.Namespace) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
-    p.add_argument("--log", nargs=2, action="append", required=True, metavar=("LABEL", "JSONL"))
+    p.add_argument("--manifest", required=True, help="JSON of the logs (see above)")
     add_paths(p, "--out", out="PNG")
     return p
 

@@ -1,44 +1,36 @@
 """table3: MaxBoxAccV2 (Choe et al., CVPR 2020) of the class-agnostic maps per backbone (the paper's Table 3),
 C2AM per experiment and DDT's projection maps beside it, with the IoU 0.3 / 0.5 / 0.7 parts.
 
-Reads:  evaluate_wsol JSONs (the same as table2).   Writes: --out (CSV, percentages) and Markdown (.md).
+Reads:  --manifest, the JSON of the rows that the workflow writes (results/manifests/table3.json, c2am.tables):
+            {"rows": [{"method": "C2AM", "label": "demo_effl0", "dataset": "demo", "init": "effl0_imagenet",
+             "metrics": "results/demo_effl0/metrics/wsol_test.json"}, ...]}
+        and the evaluate_wsol JSON (the rows of table2: C2AM experiments and DDT) each row names.
+Writes: --out (CSV, percentages) and the same table as Markdown next to it (.md).
+        The table is built by c2am.tables.table3.
 
-By hand:
-    python -m stages.table3 --row C2AM demo_effl0 demo effl0_imagenet results/demo_effl0/metrics/wsol_test.json \
-        --out results/table3.csv
+By hand (after `snakemake --cores 1 results/manifests/table3.json`, or with a manifest written by hand):
+    python -m stages.table3 --manifest results/manifests/table3.json --out results/table3.csv
 """
 
 from __future__ import annotations
 
 import argparse
 
-from c2am.cli import main, stage_parser
-from c2am.report import add_table_args, columns_with, max_box_acc_cells, pct, read_metrics, write_table
-
-COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "MaxBoxAccV2", "label"]  # + MaxBoxAcc@IoU
-TEXT = ("method", "backbone", "init", "dataset", "split", "images", "label")
-NOTE = ("MaxBoxAccV2: for each IoU in {0.3, 0.5, 0.7}, the best box accuracy over a fine sweep of thresholds on "
-        "min-max normalised maps (all contours, best box per image), averaged over the three IoUs. The sweep "
-        "picks the threshold on the evaluated split (as Choe et al. define it). Percentages.")
+from c2am.cli import main, settings_of, stage_parser
+from c2am.report import add_manifest_args
+from c2am.settings import TableSettings
+from c2am.tables import check_outputs, read_manifest, table3
 
 
 def run(args: argparse.Namespace) -> None:
-    rows = []
-    for method, label, dataset, init, path in args.row:
-        m = read_metrics(path)
-        rows.append({"method": method, "backbone": m["backbone"], "init": init, "dataset": dataset,
-                     "split": m["split"], "images": m["images"], "MaxBoxAccV2": pct(m["MaxBoxAccV2"]),
-                     **max_box_acc_cells(m, with_thresholds=True), "label": None if label == "-" else label})
-    columns = columns_with(COLUMNS, "label", rows, "MaxBoxAcc@")
-    columns = columns_with(columns, "label", rows, "best threshold@")
-    write_table(rows, columns, [c for c in columns if c not in TEXT], args.out,
-                "Table 3: MaxBoxAccV2 of class-agnostic maps", NOTE, args.decimals,
-                sort_by=["dataset", "backbone", "init", "method"])
+    rows = read_manifest(args.manifest, "table3")
+    check_outputs(rows, args.manifest, out=args.out)
+    table3(rows, settings_of(args, TableSettings).decimals).write(args.out)
 
 
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
-    add_table_args(p, "--row", ("METHOD", "LABEL", "DATASET", "INIT", "METRICS_JSON"))  # LABEL '-' for none
+    add_manifest_args(p)
     return p
 
 

@@ -2,53 +2,37 @@
 +saliency cues (one column per saliency source), +C2AM (the raw 1 - P maps and the cue model's cues), per CAM
 source, C2AM experiment and split; the gain of +C2AM over the CAMs in points.
 
-Reads:  refine_cams metrics JSONs.   Writes: --out (CSV, percentages) and Markdown (.md).
+Reads:  --manifest, the JSON of the rows that the workflow writes (results/manifests/table5.json, c2am.tables):
+            {"rows": [{"experiment": "C2AM demo", "cam": "EffL0-CAM", "dataset": "demo_voc", "split": "val",
+             "column": "+C2AM",
+             "metrics": "results/demo_voc_effl0/wsss/effl0_cam_demo/metrics/val_c2am.json"}, ...]}
+        and the refine_cams metrics JSON (one cell: a CAM source x experiment x split x column) each row names.
+Writes: --out (CSV, percentages) and the same table as Markdown next to it (.md).
+        The table is built by c2am.tables.table5.
 
-By hand:
-    python -m stages.table5 --cell "C2AM demo" EffL0-CAM demo_voc val CAMs results/cams/.../val_threshold.json \
-        --out results/table5.csv
+By hand (after `snakemake --cores 1 results/manifests/table5.json`, or with a manifest written by hand):
+    python -m stages.table5 --manifest results/manifests/table5.json --out results/table5.csv
 """
 
 from __future__ import annotations
 
 import argparse
 
-from c2am.cli import main, stage_parser
-from c2am.report import CELL, WsssColumn, add_table_args, pct, read_metrics, write_table
-
-TEXT = ["CAM source", "C2AM experiment", "dataset", "split", "images", "threshold"]
-NOTE = ("mIoU over the VOC classes present (255 ignored), one confusion matrix per split. CAMs: constant "
-        "background t (chosen on the train split's masks, used on every split); +dCRF: dense CRF on the CAMs "
-        "(label unary from the t baseline, IRN / C2AM settings; softmax unary on [(1 - max CAM)^p, CAMs], PSA "
-        "settings); +saliency: background = 1 - saliency map; +C2AM (raw 1-P): background = 1 - C2AM map; +C2AM: "
-        "background = the cue model trained on C2AM's pseudo labels. Every cue goes through the same argmax. "
-        "Percentages; gain = +C2AM - CAMs in points.")
+from c2am.cli import main, settings_of, stage_parser
+from c2am.report import add_manifest_args
+from c2am.settings import TableSettings
+from c2am.tables import check_outputs, read_manifest, table5
 
 
 def run(args: argparse.Namespace) -> None:
-    rows: dict[tuple, dict] = {}
-    columns: list[str] = []
-    for exp_label, cam_label, dataset, split, column, path in args.cell:
-        m = read_metrics(path)
-        row = rows.setdefault((cam_label, exp_label, dataset, split),
-                              {"CAM source": cam_label, "C2AM experiment": exp_label, "dataset": dataset,
-                               "split": split, "images": m["images"]})
-        if column == WsssColumn.CAMS:
-            row["threshold"] = m["threshold"]
-        row[column] = pct(m["miou"])
-        if column not in columns:
-            columns.append(column)
-    for row in rows.values():
-        c2am, cams = WsssColumn.C2AM, WsssColumn.CAMS
-        row["gain"] = row[c2am] - row[cams] if c2am in row and cams in row else None
-    write_table(list(rows.values()), TEXT + columns + ["gain"], columns + ["gain"], args.out,
-                "Table 5: mIoU of CAMs and their refinements", NOTE, args.decimals,
-                sort_by=["dataset", "CAM source", "split"])
+    rows = read_manifest(args.manifest, "table5")
+    check_outputs(rows, args.manifest, out=args.out)
+    table5(rows, settings_of(args, TableSettings).decimals).write(args.out)
 
 
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
-    add_table_args(p, "--cell", CELL)
+    add_manifest_args(p)
     return p
 
 

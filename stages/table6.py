@@ -2,61 +2,32 @@
 activation-head initialisation (the paper's Table 6), per loss variant (paper's equations vs the authors' code),
 and per foreground-side rule; Fig. 8 (GT-known Loc vs alpha) drawn from the same rows.
 
-Reads:  one evaluate_wsol JSON per (study, value) (--row) and a fg_rule_ablation JSON (--fg-rules).
-Writes: --out (CSV, percentages), the Markdown rendering next to it (.md) and --figure (PNG).
+Reads:  --manifest, the JSON of the rows that the workflow writes (results/manifests/table6.json, c2am.tables):
+            {"rows": [{"study": "alpha", "value": "0", "experiment": "demo_effl0__alpha-0",
+             "metrics": "results/demo_effl0__alpha-0/metrics/wsol_test.json"}, ...]}
+        and the evaluate_wsol JSON (one per study x value) each row names and --fg-rules (a fg_rule_ablation JSON).
+Writes: --out (CSV, percentages) and the same table as Markdown next to it (.md); --figure (PNG, Fig. 8).
+        The table is built by c2am.tables.table6.
 
-By hand:
-    python -m stages.table6 --row alpha 0 results/demo_effl0__alpha-0/metrics/wsol_test.json \
-        --row alpha 0.05 results/demo_effl0/metrics/wsol_test.json \
-        --fg-rules results/demo_effl0/metrics/fg_rule_test.json --out results/table6.csv --figure results/figure8.png
+By hand (after `snakemake --cores 1 results/manifests/table6.json`, or with a manifest written by hand):
+    python -m stages.table6 --manifest results/manifests/table6.json \
+        --fg-rules results/demo_effl0/metrics/fg_rule_test.json --figure results/figure8.png --out results/table6.csv
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from c2am.cli import main, stage_parser
-from c2am.report import add_table_args, pct, save_figure, read_metrics, write_table
-
-# Paper Table 6 (ImageNet-1K val, ResNet-50): GT-known Loc per head initialisation. Context, not a target.
-PAPER_HEAD_INIT = {"kaiming_normal": 66.51, "kaiming_uniform": 66.44, "normal": 66.82, "uniform": 66.67}
-COLUMNS = ["study", "value", "experiment", "split", "images", "GT-known Loc", "box threshold", "MaxBoxAccV2",
-           "paper (ImageNet)", "note"]
-TEXT = ("study", "value", "experiment", "split", "images", "note")
-NOTE = ("One C2AM training per row, each a copy of the base experiment with one setting changed (same data, init "
-        "and recipe otherwise); GT-known Loc at the threshold chosen on the training split, "
-        "MaxBoxAccV2 as in Table 3. fg_rule rows re-read the base experiment's maps with another foreground-side "
-        "rule, each with its own held-out threshold. Paper column: Table 6 of the paper (ImageNet-1K, ResNet-50), "
-        "for context only. Percentages.")
-
-
-def experiment_of(metrics_path: str) -> str:
-    """RESULTS/EXP/metrics/NAME.json -> EXP."""
-    return Path(metrics_path).parts[-3]
+from c2am.cli import main, settings_of, stage_parser
+from c2am.report import add_manifest_args, save_figure
+from c2am.settings import TableSettings
+from c2am.tables import check_outputs, read_manifest, table6
 
 
 def run(args: argparse.Namespace) -> None:
-    rows = []
-    for study, value, path in args.row:
-        m = read_metrics(path)
-        rows.append({"study": study, "value": value, "experiment": experiment_of(path),
-                     "split": m["split"], "images": m["images"], "GT-known Loc": pct(m["gt_known_loc"]),
-                     "box threshold": m["box_threshold"], "MaxBoxAccV2": pct(m["MaxBoxAccV2"]),
-                     "paper (ImageNet)": PAPER_HEAD_INIT.get(value) if study == "head_init" else None})
-    if args.fg_rules:
-        f = read_metrics(args.fg_rules)
-        notes = {"dataset_border": "ours: one decision for the data set" + (" (flipped: 1 - P)" if f["fg_flip"] else ""),
-                 "raw_P": "no rule: P is the foreground" + (" (same maps: the rule kept P)" if not f["fg_flip"] else ""),
-                 "per_image_border": "border test on each image alone"}
-        for rule in ("dataset_border", "raw_P", "per_image_border"):
-            r = f["rules"][rule]
-            rows.append({"study": "fg_rule", "value": rule, "experiment": experiment_of(args.fg_rules),
-                         "split": f["split"], "images": r["images"], "GT-known Loc": pct(r["gt_known_loc"]),
-                         "box threshold": r["threshold"], "note": notes.get(rule)})
-    table = write_table(rows, COLUMNS, ["GT-known Loc", "box threshold", "MaxBoxAccV2", "paper (ImageNet)"], args.out,
-                        "Table 6: sensitivity (alpha, head initialisation, loss variant, foreground rule)", NOTE,
-                        args.decimals)
+    rows = read_manifest(args.manifest, "table6")
+    check_outputs(rows, args.manifest, out=args.out, figure=args.figure)
+    table = table6(rows, settings_of(args, TableSettings).decimals, args.fg_rules).write(args.out)
     if args.figure:
         figure8(table, args.figure)
 
@@ -83,7 +54,7 @@ def figure8(table, out: str) -> None:
 
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
-    add_table_args(p, "--row", ("STUDY", "VALUE", "METRICS_JSON"))
+    add_manifest_args(p)
     p.add_argument("--fg-rules", help="fg_rule_ablation JSON of the base experiment")
     p.add_argument("--figure", help="Fig. 8 (PNG)")
     return p

@@ -14,7 +14,8 @@ import pytest
 import torch
 import yaml
 
-from c2am.config import ConfigError, load_config, load_schema, validate_config
+from c2am.config import ConfigError, load_config, validate_config
+from c2am.schema import load_schema
 from c2am.data.readers import read_cub
 from c2am.io import torch_load_plain
 from c2am.models.inits import InitError, build_init, load_init
@@ -69,13 +70,13 @@ def test_every_size_like_setting_has_an_upper_bound_stated_in_its_description():
 
 
 def test_the_shipped_configs_validate_within_the_size_bounds():
-    from c2am.config import stage_settings
+    from c2am.config import settings_for
 
     cfg = load_config(REPO / "config.yaml")
     for exp in cfg["experiments"]:  # predict's size: the threshold file's recipe (None) or a bounded number
-        size = stage_settings(cfg, exp, "predict")["size"]
+        size = settings_for(cfg, "predict", {"exp": exp}).size
         assert size is None or 8 <= size <= 2048, (exp, size)
-        assert stage_settings(cfg, exp, "extract")["resize"] <= 2048, exp
+        assert settings_for(cfg, "extract", {"exp": exp}).resize <= 2048, exp
     need(CUB10), need(COCO128)  # their active experiments read the real data, whose roots must exist
     folds = ["configs/cub10.yaml", "configs/cub10_folds.yaml"]
     candidates = [[*folds, str(p.relative_to(REPO))] for p in sorted((REPO / "configs" / "candidates").glob("*.yaml"))]

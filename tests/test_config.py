@@ -6,7 +6,7 @@ import shlex
 import pytest
 import yaml
 
-from c2am.config import ConfigError, cli_flags, load_config, stage_settings, validate_config
+from c2am.config import ConfigError, load_config, setting_flags, settings_for, validate_config
 from conftest import REPO
 
 
@@ -26,11 +26,11 @@ def test_settings_resolution_order(raw):
     raw["stages"]["c2am_train"]["alpha"] = 0.3
     raw["presets"]["cpu_cub"]["alpha"] = 0.4
     cfg = validate_config(raw)
-    assert stage_settings(cfg, "cub10_effl0", "c2am_train")["alpha"] == 0.4  # preset beats stages
-    assert stage_settings(cfg, "demo_effl0", "c2am_train")["alpha"] == 0.3  # no preset: stages
+    assert settings_for(cfg, "c2am_train", {"exp": "cub10_effl0"}).alpha == 0.4  # preset beats stages
+    assert settings_for(cfg, "c2am_train", {"exp": "demo_effl0"}).alpha == 0.3  # no preset: stages
     raw["experiments"]["cub10_effl0"]["c2am_train"] = {"alpha": 0.5}
-    assert stage_settings(validate_config(raw), "cub10_effl0", "c2am_train")["alpha"] == 0.5
-    assert stage_settings(cfg, "cub10_effl0", "c2am_train")["crop"] == 224  # schema default
+    assert settings_for(validate_config(raw), "c2am_train", {"exp": "cub10_effl0"}).alpha == 0.5
+    assert settings_for(cfg, "c2am_train", {"exp": "cub10_effl0"}).crop == 224  # schema default
 
 
 def test_unknown_key_names_key_place_and_suggestion(raw):
@@ -65,30 +65,49 @@ def test_bad_enum_and_cross_references(raw):
         validate_config(bad)
 
 
+def stage_args(settings, **fixed):
+    """The settings part of a rule's command: what the rule's settings() and run_flags() params put there."""
+    what, how = setting_flags(settings, **fixed)
+    return [*shlex.split(what), *shlex.split(how)]
+
+
 def test_flags_round_trip_through_the_stage_parser():
+    """A rule passes only the settings that differ from the schema's defaults; the stage merges the defaults back
+    and gets the same typed settings."""
+    from c2am.cli import settings_of
+    from c2am.settings import C2AMTrainSettings
     from stages import train_c2am
 
     cfg = load_config(REPO / "config.yaml")
-    settings = stage_settings(cfg, "demo_effl0", "c2am_train")
+    settings = settings_for(cfg, "c2am_train", {"exp": "demo_effl0"}).replace(workers=1, compile=True)
+    what, how = setting_flags(settings)
+    assert what == "--crop 128 --epochs 6 --fg-rule-images 96 --lr 0.001 --resize 144"  # the demo's own values
+    assert how == "--compile --workers 1"  # x-run-only: outside the tracked params
     args = train_c2am.parser().parse_args(
         ["--init", "x", "--dataset-format", "cub", "--dataset-root", "r", "--split", "train", "--out-model", "m",
-         "--checkpoint", "c", "--train-log", "l", *shlex.split(cli_flags(settings))])
-    assert {k: getattr(args, k) for k in settings} == settings
+         "--checkpoint", "c", "--train-log", "l", *stage_args(settings)])
+    assert settings_of(args, C2AMTrainSettings) == settings
+    assert setting_flags(C2AMTrainSettings.defaults()) == ("", "")  # all defaults: nothing on the command
 
 
 def test_null_and_number_or_string_flags_round_trip():
+    from c2am.cli import settings_of
+    from c2am.settings import BoxSettings, ExtractSettings
     from stages import choose_threshold, extract_maps
 
     cfg = load_config(REPO / "config.yaml")
-    ex = stage_settings(cfg, "demo_effl0", "extract")
-    assert ex["crop"] is None
+    ex = settings_for(cfg, "extract", {"exp": "demo_effl0"})
+    assert ex.crop is None
     args = extract_maps.parser().parse_args(["--model", "m", "--dataset-format", "cub", "--dataset-root", "r",
-                                             "--split", "test", "--out-dir", "o", *shlex.split(cli_flags(ex))])
-    assert args.crop is None and args.resize == 160
-    bx = dict(stage_settings(cfg, "demo_effl0", "boxes"), threshold=0.35)
+                                             "--split", "test", "--out-dir", "o", *stage_args(ex)])
+    assert settings_of(args, ExtractSettings) == ex and args.crop is None and args.resize == 160
+    bx = settings_for(cfg, "boxes", {"exp": "demo_effl0"}).replace(threshold=0.35)
     args = choose_threshold.parser().parse_args(["--maps", "m", "--dataset-format", "cub", "--dataset-root", "r",
-                                                 "--split", "train", "--out", "o", *shlex.split(cli_flags(bx))])
-    assert args.threshold == 0.35
+                                                 "--split", "train", "--out", "o", *stage_args(bx)])
+    assert settings_of(args, BoxSettings) == bx and args.threshold == 0.35
+    args = choose_threshold.parser().parse_args(["--maps", "m", "--dataset-format", "cub", "--dataset-root", "r",
+                                                 "--split", "train", "--out", "o", "--threshold", "auto"])
+    assert settings_of(args, BoxSettings).threshold == "auto"
 
 
 def test_crop_larger_than_resize_is_rejected(raw):
@@ -98,15 +117,14 @@ def test_crop_larger_than_resize_is_rejected(raw):
 
 
 def test_localizer_and_classifier_recipes_resolve_in_order(raw):
-    from c2am.config import global_settings, recipe_settings
-
     raw["stages"]["localizer_train"] = {"epochs": 3, "lr": 0.3}
     cfg = validate_config(raw)
-    loc = recipe_settings(cfg, "localizer", "effl0_demo")  # preset cpu_small, settings override epochs
-    assert loc["lr"] == 0.05 and loc["epochs"] == 30 and loc["crop"] == 128 and loc["momentum"] == 0.9
-    assert recipe_settings(cfg, "localizer", "r50_psol")["lr"] == 0.002  # the PSOL preset
-    assert recipe_settings(cfg, "classifier", "effb7_paper")["crop"] == 448
-    assert global_settings(cfg, "ddt")["resize"] == 448 and global_settings(cfg, "ddt")["group_by"] == "class"
+    loc = settings_for(cfg, "localizer_train", {"localizer": "effl0_demo"})  # preset cpu_small; settings: epochs
+    assert loc.lr == 0.05 and loc.epochs == 30 and loc.crop == 128 and loc.momentum == 0.9
+    assert settings_for(cfg, "localizer_train", {"localizer": "r50_psol"}).lr == 0.002  # the PSOL preset
+    assert settings_for(cfg, "classifier_train", {"classifier": "effb7_paper"}).crop == 448
+    assert settings_for(cfg, "localizer_train").lr == 0.3  # no recipe in the job: stages.localizer_train
+    assert settings_for(cfg, "ddt").resize == 448 and settings_for(cfg, "ddt").group_by == "class"
     assert cfg["experiments"]["cub10_mnv2"]["pseudo_boxes"] == ["c2am", "ddt"]  # default
     assert cfg["experiments"]["cub10_mnv2"]["localizers"] == []
 
@@ -169,15 +187,19 @@ def test_c2am_extra_data_must_name_another_dataset(raw):
     assert validate_config(raw)["experiments"]["demo_effl0"]["c2am_extra_data"] == ["demo_voc"]
 
 
-def test_test_time_flags_stay_off_the_command_at_their_defaults(raw):
-    """Settings added after results existed (extract / predict scales and flip) change no command, and so no cached
-    output, of a config that does not set them."""
-    from c2am.config import stage_flags
-
+def test_only_settings_that_differ_from_the_defaults_reach_the_command(raw):
+    """A setting at its schema default adds no flag (so a new setting with a default changes no command and re-runs
+    nothing); setting one adds exactly its flag."""
     cfg = validate_config(raw)
-    assert "--scales" not in stage_flags(cfg, "demo_effl0", "extract") and "flip" not in stage_flags(cfg, "demo_effl0", "predict")
+    extract = setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))
+    assert extract == ("--crop none --resize 160", "--batch-size 16")
+    assert setting_flags(settings_for(cfg, "predict", {"exp": "demo_effl0"})) == ("", "")
     raw["experiments"]["demo_effl0"]["extract"]["scales"] = [1.0, 1.5]
     raw["experiments"]["demo_effl0"].setdefault("predict", {})["flip"] = True
     cfg = validate_config(raw)
-    assert " --scales 1.0 1.5 " in stage_flags(cfg, "demo_effl0", "extract") + " "
-    assert "--flip" in stage_flags(cfg, "demo_effl0", "predict")
+    flags = setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))[0]
+    assert flags == "--crop none --resize 160 --scales 1.0 1.5"
+    assert setting_flags(settings_for(cfg, "predict", {"exp": "demo_effl0"})) == ("--flip", "")
+    raw["experiments"]["demo_effl0"]["extract"]["resize"] = 480  # the default, given explicitly: no flag
+    cfg = validate_config(raw)
+    assert setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))[0] == "--crop none --scales 1.0 1.5"

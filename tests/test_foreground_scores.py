@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 from c2am.foreground_scores import ForegroundScores, best_level, foreground_truth, mask_score
+from c2am.settings import CrfSettings
 from c2am.wsss.crf import crf_foreground
+
+CRF = CrfSettings.defaults()  # predict's CRF
 
 
 def two_images() -> ForegroundScores:
@@ -100,11 +103,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_crf_refinement_snaps_a_blurry_mask_to_the_object_edges():
     image, truth, blurry = square_scene()
     seed = blurry >= 0.5
-    refined = crf_foreground(image, blurry, 0.5, max_side=512) >= 0.5
+    refined = crf_foreground(image, blurry, 0.5, 512, CRF) >= 0.5
     assert iou(seed, truth > 0) < 0.72  # (56 x 56 vs 40 x 40: 0.51)
     assert iou(refined, truth > 0) > 0.9
     # on a downscaled copy of the image (max_side 48) the marginal comes back at the original size
-    small = crf_foreground(image, blurry, 0.5, max_side=48)
+    small = crf_foreground(image, blurry, 0.5, 48, CRF)
     assert small.shape == truth.shape and iou(small >= 0.5, truth > 0) > 0.8
     # the same through predict's helper
     score, level = mask_score(blurry, image, 0.5, "crf", 512)
@@ -113,7 +116,7 @@ def test_crf_refinement_snaps_a_blurry_mask_to_the_object_edges():
 
 def test_crf_refinement_of_a_map_without_contrast_changes_nothing():
     image, _, _ = square_scene()
-    assert not crf_foreground(image, np.zeros((96, 96)), 0.5).any()
+    assert not crf_foreground(image, np.zeros((96, 96)), 0.5, 512, CRF).any()
 
 
 def test_table_row_reports_the_level_chosen_on_train(tmp_path):

@@ -29,7 +29,7 @@ from c2am.models.inits import InitError, build_init
 from c2am.settings import C2AMTrainSettings, PredictSettings, WsolEvalSettings
 from c2am.training.c2am import train_c2am
 from c2am.training.checkpoint import TrainingError
-from c2am.wsol.localize import evaluate_split
+from c2am.wsol.evaluate import evaluate_split
 from c2am.wsol.maps import MapStore, MapWriter
 from c2am.wsss.cams import load_cams
 from conftest import REPO, SMALL, edited_config, snakemake

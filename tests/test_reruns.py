@@ -59,6 +59,16 @@ EDITS = {  # dotted key, value, the rules that must re-run
     "predict.refine": ("experiments.demo_effl0.predict.refine", "none", PREDICT),
     "predict (stages)": ("stages.predict.previews", False, PREDICT),
     "fg_eval": ("stages.fg_eval.threshold", 0.4, {"all", "evaluate_fg", "table_fg"}),
+    # how a job runs, not what it writes (the device, x-run-only settings): nothing re-runs
+    "device": ("device", "auto", set()),
+    "c2am_train.workers": ("experiments.demo_effl0.c2am_train.workers", 1, set()),
+    "c2am_train.checkpoint_every_steps": ("stages.c2am_train.checkpoint_every_steps", 50, set()),
+    "extract.batch_size": ("experiments.demo_effl0.extract.batch_size", 4, set()),
+    "ddt.cache_mb": ("stages.ddt.cache_mb", 64, set()),
+    "predict.workers": ("stages.predict.workers", 0, set()),
+    "localizer_train.test_batch_size": ("localizers.effl0_demo.settings.test_batch_size", 8, set()),
+    # a setting given at its schema default changes no command
+    "c2am_train.seed at its default": ("stages.c2am_train.seed", 0, set()),
 }
 
 

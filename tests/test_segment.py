@@ -15,7 +15,7 @@ import torch
 import yaml
 
 from conftest import REPO, snakemake
-from c2am.config import ConfigError, load_config, stage_settings
+from c2am.config import ConfigError, load_config, settings_for
 
 
 def _raw_config(tmp_path, segment: dict):
@@ -41,16 +41,16 @@ def test_segment_run_adds_a_folder_dataset_an_experiment_and_a_predict_folder_wi
                                        "eval_split": "all", "generate": None}
     assert cfg["predict_folders"]["mine"] == str(folder)
     # the default views, 3080 and 770, over 7 photos: 440 and 110 epochs
-    assert stage_settings(cfg, "mine", "c2am_train")["epochs"] == 440
-    assert stage_settings(cfg, "mine", "cue_train")["epochs"] == 110
+    assert settings_for(cfg, "c2am_train", {"exp": "mine"}).epochs == 440
+    assert settings_for(cfg, "cue_train", {"exp": "mine"}).epochs == 110
     # the recipe: preset, extraction, fixed box threshold, cue labels at 0.5, self-trained masks
-    assert stage_settings(cfg, "mine", "c2am_train")["lr"] == cfg["presets"]["cpu_cub_2026_12_02"]["lr"]
-    assert stage_settings(cfg, "mine", "extract")["scales"] == [1.0, 1.25, 1.5]
-    assert stage_settings(cfg, "mine", "boxes")["threshold"] == 0.5
-    assert stage_settings(cfg, "mine", "predict")["masks"] == "self_trained"
+    assert settings_for(cfg, "c2am_train", {"exp": "mine"}).lr == cfg["presets"]["cpu_cub_2026_12_02"]["lr"]
+    assert settings_for(cfg, "extract", {"exp": "mine"}).scales == [1.0, 1.25, 1.5]
+    assert settings_for(cfg, "boxes", {"exp": "mine"}).threshold == 0.5
+    assert settings_for(cfg, "predict", {"exp": "mine"}).masks == "self_trained"
     many = _raw_config(tmp_path, {"images": str(folder), "views": {"c2am_train": 2, "cue_train": 11}})
-    assert stage_settings(many, "photos", "c2am_train")["epochs"] == 1  # round(2 / 7) = 0 -> at least 1
-    assert stage_settings(many, "photos", "cue_train")["epochs"] == 2  # round(11 / 7) = 2
+    assert settings_for(many, "c2am_train", {"exp": "photos"}).epochs == 1  # round(2 / 7) = 0 -> at least 1
+    assert settings_for(many, "cue_train", {"exp": "photos"}).epochs == 2  # round(11 / 7) = 2
     assert "photos" not in _raw_config(tmp_path, {})["experiments"]  # no folder, no run
 
 

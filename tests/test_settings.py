@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from c2am.config import flag, section_defaults, section_props
+from c2am.config import flag
+from c2am.schema import section_defaults, section_props
 from c2am.settings import (ALL, BoxSettings, C2AMTrainSettings, CamInferSettings, CamTrainSettings,
                            ClassifierTrainSettings, CueLabelSettings, CueTrainSettings, DDTSettings, ExtractSettings,
-                           FigureSettings, InitSettings, LocalizerTrainSettings, LoopSettings, PredictSettings,
+                           CrfSettings, FigureSettings, InitSettings, LocalizerTrainSettings, LoopSettings,
+                           PredictSettings,
                            RefineSettings, SettingsError, TableSettings, WsolEvalSettings)
 from conftest import REPO
 
@@ -54,18 +56,18 @@ def _defaults(func) -> dict:
 def test_library_keyword_defaults_equal_the_schema():
     from c2am.models.inits import build_init
     from c2am.wsss.cams import multiscale_cams
-    from c2am.wsss.crf import crf_from_labels, crf_from_scores
+    from c2am.wsss import crf
 
-    refine = section_defaults("refine")
-    assert _defaults(crf_from_labels) == {
-        "iterations": refine["crf_iterations"], "gt_prob": refine["crf_gt_prob"],
-        "gaussian_sxy": refine["crf_gaussian_sxy"], "gaussian_compat": refine["crf_gaussian_compat"],
-        "bilateral_sxy": refine["crf_bilateral_sxy"], "bilateral_srgb": refine["crf_bilateral_srgb"],
-        "bilateral_compat": refine["crf_bilateral_compat"]}
-    assert _defaults(crf_from_scores) == {
-        "iterations": refine["crf_iterations"], "gaussian_sxy": refine["crf_gaussian_sxy"],
-        "gaussian_compat": refine["crf_gaussian_compat"], "bilateral_sxy": refine["crf_softmax_bilateral_sxy"],
-        "bilateral_srgb": refine["crf_softmax_bilateral_srgb"], "bilateral_compat": refine["crf_bilateral_compat"]}
+    # the CRF functions take one CrfSettings and have no keyword defaults of their own
+    assert not any(_defaults(f) for f in (crf.dense_crf, crf.crf_marginals, crf.crf_from_labels, crf.crf_from_scores,
+                                          crf.crf_foreground))
+    refine, cue_labels = section_defaults("refine"), section_defaults("cue_labels")
+    crf_keys = set(section_props("crf"))
+    assert crf_keys == {f.name for f in dataclasses.fields(CrfSettings)} and len(crf_keys) == 7
+    assert {k: refine[k] for k in crf_keys} == {k: cue_labels[k] for k in crf_keys} == section_defaults("crf")
+    assert RefineSettings.defaults().crf() == CueLabelSettings.defaults().crf() == CrfSettings.defaults()
+    psa = RefineSettings.defaults().crf(crf_bilateral_sxy=80)
+    assert psa.crf_bilateral_sxy == 80 and psa.crf_bilateral_srgb == 5 and psa.crf_iterations == 10
     cam_infer = section_defaults("cam_infer")
     cams = _defaults(multiscale_cams)
     assert list(cams["scales"]) == cam_infer["scales"] and cams["flip"] == cam_infer["flip"]

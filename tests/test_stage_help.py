@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import stages
-from c2am.config import load_schema
+from c2am.schema import load_schema
 
 STAGES = sorted(m.name for m in pkgutil.iter_modules(stages.__path__))
 
@@ -34,7 +34,8 @@ KEYWORDS = {"type", "description", "default", "enum", "minimum", "maximum", "exc
             "items", "minItems", "maxItems", "uniqueItems", "properties", "additionalProperties", "required",
             "$ref", "$defs", "$schema", "title", "oneOf", "anyOf", "allOf", "not", "pattern", "minLength",
             "maxLength", "minProperties", "maxProperties", "patternProperties", "const", "propertyNames", "if",
-            "then", "else", "examples", "format", "dependentRequired", "contains", "minContains", "maxContains"}
+            "then", "else", "examples", "format", "dependentRequired", "contains", "minContains", "maxContains",
+            "x-run-only"}  # the project's one annotation (c2am.schema.run_only_keys)
 
 
 def test_the_config_schema_meta_validates_and_holds_only_schema_keywords():

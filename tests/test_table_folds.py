@@ -1,10 +1,16 @@
-"""stages.table_folds: per-fold rows and the pooled row, on hand-made evaluate_wsol JSONs."""
+"""c2am.tables.fold_rows (stages.table_folds): per-fold rows and the pooled row, on hand-made evaluate_wsol JSONs."""
 
 import json
 
 import pytest
 
-from stages.table_folds import fold_rows
+from c2am.tables import fold_rows as fold_rows_of
+
+
+def fold_rows(entries):
+    """fold_rows of manifest rows given as (label, root, split, metrics) tuples."""
+    return fold_rows_of([dict(zip(("label", "root", "split", "metrics"), e)) for e in entries])
+
 
 ROOT = "data/CUB_200_2011"
 
@@ -52,3 +58,22 @@ def test_folds_scored_at_different_ious_or_without_a_threshold_are_refused_namin
     other.write_text(json.dumps({"images": 10, "gt_known_loc": 0.5, "box_threshold": None, "MaxBoxAccV2": None}))
     with pytest.raises(ValueError, match=r"b\.json: no box_threshold, MaxBoxAccV2"):
         fold_rows(entries)
+
+
+def test_the_stage_reads_its_manifest_and_writes_the_table(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    rows = [{"label": f"f{i}", "root": ROOT, "split": f"train-fold{i}of2",
+             "metrics": metrics(tmp_path, f"m{i}", 10, 0.5 + i / 10, 0.5, 0.5, 0.5)} for i in (1, 0)]
+    (tmp_path / "manifest.json").write_text(json.dumps({"rows": rows}))
+    out = tmp_path / "folds.csv"
+    proc = subprocess.run([sys.executable, "-m", "stages.table_folds", "--manifest", str(tmp_path / "manifest.json"),
+                           "--decimals", "1", "--out", str(out)], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    lines = out.read_text().splitlines()
+    assert lines[0].startswith("dataset root,base split,fold,of,label,images,GT-known Loc,correct boxes")
+    assert [line.split(",")[2] for line in lines[1:]] == ["0", "1", "pooled"]
+    assert [line.split(",")[6] for line in lines[1:]] == ["50.0", "60.0", "55.0"]

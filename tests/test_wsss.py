@@ -9,6 +9,7 @@ from torch import nn
 
 from c2am.config import ConfigError, validate_config
 from c2am.wsss.cams import load_cams, multiscale_cams, save_cams
+from c2am.settings import CrfSettings
 from c2am.wsss.crf import crf_from_labels
 from c2am.wsss.refine import (crf_refine_labels, crf_refine_scores, refine_with_background, refine_with_threshold,
                               sweep_confusions)
@@ -101,18 +102,19 @@ def test_crf_keeps_shape_and_label_set_and_follows_colour_edges():
     img = _two_region_image()
     labels = np.zeros((40, 60), np.int64)
     labels[:, :24] = 1  # the object's label stops 6 px short of the colour edge at x = 30
-    out = crf_from_labels(img, labels, 2, iterations=10)
+    crf = CrfSettings.defaults()
+    out = crf_from_labels(img, labels, 2, crf)
     assert out.shape == labels.shape and set(np.unique(out)) <= {0, 1}
     assert (out[:, :28] == 1).mean() > 0.95 and (out[:, 32:] == 0).mean() > 0.95
     cams = np.zeros((1, 40, 60), np.float32)
     cams[0, :, :24] = 0.9
-    refined = crf_refine_labels(img, cams, np.array([11]), 0.5)
+    refined = crf_refine_labels(img, cams, np.array([11]), 0.5, crf)
     assert refined.shape == (40, 60) and set(np.unique(refined)) <= {0, 12}
     two = np.stack([np.zeros((40, 60), np.float32), cams[0]])  # unsorted keys: class 15 is the object
-    assert set(np.unique(crf_refine_labels(img, two, np.array([14, 2]), 0.5))) == {0, 3}
-    soft = crf_refine_scores(img, cams * 3, np.array([11]), 0.5)  # CAMs above 1 are clipped, not NaN
+    assert set(np.unique(crf_refine_labels(img, two, np.array([14, 2]), 0.5, crf))) == {0, 3}
+    soft = crf_refine_scores(img, cams * 3, np.array([11]), 0.5, crf)  # CAMs above 1 are clipped, not NaN
     assert soft.shape == (40, 60) and set(np.unique(soft)) <= {0, 12}
-    assert crf_refine_labels(img, cams[:0], np.array([], int), 0.5).max() == 0
+    assert crf_refine_labels(img, cams[:0], np.array([], int), 0.5, crf).max() == 0
 
 
 def test_saliency_maps_are_unit_range_and_find_the_odd_square():

@@ -30,7 +30,6 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from ..inference import amp_dtype, pick_device, to_input
-from ..inference import CPU_CHUNK, infer, inference_model  # noqa: F401  (c2am.wsol.ddt and tests import them from here)
 from ..io import exclusive
 from ..progress import progress_bar
 from ..settings import LoopSettings

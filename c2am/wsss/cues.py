@@ -26,10 +26,7 @@ def cue_label(fg: np.ndarray, image: np.ndarray, s: CueLabelSettings) -> np.ndar
         return one_minus_p_cue(fg)
     fg_mask = (fg > s.threshold).astype(np.int64)
     if s.crf_iterations > 0 and 0 < fg_mask.sum() < fg_mask.size:
-        fg_mask = crf_from_labels(image, fg_mask, 2, iterations=s.crf_iterations, gt_prob=s.crf_gt_prob,
-                                  gaussian_sxy=s.crf_gaussian_sxy, gaussian_compat=s.crf_gaussian_compat,
-                                  bilateral_sxy=s.crf_bilateral_sxy, bilateral_srgb=s.crf_bilateral_srgb,
-                                  bilateral_compat=s.crf_bilateral_compat)
+        fg_mask = crf_from_labels(image, fg_mask, 2, s.crf())
     return np.where(fg_mask > 0, 0, 255).astype(np.uint8)
 
 

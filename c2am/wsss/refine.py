@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..settings import RefineSettings
+from ..settings import CrfSettings, RefineSettings
 from .crf import crf_from_labels, crf_from_scores
 from .scores import IGNORE, N_CLASSES, confusion
 
@@ -53,7 +53,8 @@ def sweep_confusions(cams: np.ndarray, keys: np.ndarray, gt: np.ndarray, thresho
     return out
 
 
-def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, threshold: float, **crf) -> np.ndarray:
+def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, threshold: float,
+                      crf: CrfSettings) -> np.ndarray:
     """+dCRF (label unary): the threshold baseline's label map refined by a dense CRF, as VOC ids."""
     if not len(keys):
         return np.zeros(cams.shape[1:], np.uint8)
@@ -61,16 +62,17 @@ def crf_refine_labels(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, thr
     to_index = np.zeros(256, np.int64)
     to_index[ids] = np.arange(len(ids))  # VOC id -> channel index (keys need not be sorted)
     index = to_index[refine_with_threshold(cams, keys, threshold)]
-    return ids[crf_from_labels(image, index, len(ids), **crf)]
+    return ids[crf_from_labels(image, index, len(ids), crf)]
 
 
-def crf_refine_scores(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, bg_power: float, **crf) -> np.ndarray:
+def crf_refine_scores(image: np.ndarray, cams: np.ndarray, keys: np.ndarray, bg_power: float,
+                      crf: CrfSettings) -> np.ndarray:
     """+dCRF (softmax unary, PSA): scores [(1 - max CAM) ** bg_power, CAMs] refined by a dense CRF, as VOC ids."""
     if not len(keys):
         return np.zeros(cams.shape[1:], np.uint8)
     cams = np.clip(cams, 0, 1)  # CAMs made elsewhere may exceed 1; a fractional power of a negative is NaN
     bg = np.power(1 - cams.max(0), bg_power)
-    return label_ids(keys)[crf_from_scores(image, np.concatenate([bg[None], cams]), **crf)]
+    return label_ids(keys)[crf_from_scores(image, np.concatenate([bg[None], cams]), crf)]
 
 
 def refine_image(method: str, image: np.ndarray, cams: np.ndarray, keys: np.ndarray, s: RefineSettings,
@@ -93,11 +95,6 @@ def refine_image(method: str, image: np.ndarray, cams: np.ndarray, keys: np.ndar
     if method in ("cue", "saliency"):
         return refine_with_background(cams, keys, background)
     if method == "crf_label":
-        return crf_refine_labels(image, cams, keys, threshold, iterations=s.crf_iterations, gt_prob=s.crf_gt_prob,
-                                 gaussian_sxy=s.crf_gaussian_sxy, gaussian_compat=s.crf_gaussian_compat,
-                                 bilateral_sxy=s.crf_bilateral_sxy, bilateral_srgb=s.crf_bilateral_srgb,
-                                 bilateral_compat=s.crf_bilateral_compat)
-    return crf_refine_scores(image, cams, keys, s.crf_softmax_bg_power, iterations=s.crf_iterations,
-                             gaussian_sxy=s.crf_gaussian_sxy, gaussian_compat=s.crf_gaussian_compat,
-                             bilateral_sxy=s.crf_softmax_bilateral_sxy, bilateral_srgb=s.crf_softmax_bilateral_srgb,
-                             bilateral_compat=s.crf_bilateral_compat)
+        return crf_refine_labels(image, cams, keys, threshold, s.crf())
+    psa = s.crf(crf_bilateral_sxy=s.crf_softmax_bilateral_sxy, crf_bilateral_srgb=s.crf_softmax_bilateral_srgb)
+    return crf_refine_scores(image, cams, keys, s.crf_softmax_bg_power, psa)

@@ -12,18 +12,18 @@ rule train_c2am:
         ENV
     threads: 8
     resources:
-        gpu=lambda w: GPU_JOB * c2am_train(w)["gpus"],
-        nodes=lambda w: c2am_train(w)["nodes"],
+        gpu=lambda w: GPU_JOB * c2am_train(w).gpus,
+        nodes=lambda w: c2am_train(w).nodes,
     params:
         failure=last_failure(f"{R}/{{exp}}/c2am/train.log"),
         data=c2am_data_flags,
         split=data_train_split,
         settings=settings("c2am_train"),
-        device=DEVICE,
+        run=run_flags("c2am_train"),
         launch=c2am_launch,
         checkpoint=run_file("{R}/{exp}/c2am/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/c2am/train_log.jsonl"),
     shell:
         "{params.launch} -m stages.train_c2am --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
+        " {params.run} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"

@@ -1,14 +1,16 @@
-# Every helper the rules share: config lookups, the flags of a stage's command line, and the lists of table rows,
-# figure panels and training logs. Rule files hold rules only.
+# Every helper the rules share: config lookups, the flags of a stage's command line, and the rows of the tables and
+# figures (MANIFESTS: written as JSON by the rule `manifest`, read by the stages). Rule files hold rules only.
 
 import json
 import re
 import shlex
 
-from c2am.config import cli_flags, global_settings, recipe_settings, stage_flags, stage_settings, wsss_label
+from c2am.config import setting_flags, settings_for, wsss_label
 from c2am.data.readers import FOLD_SPLIT, listing_fingerprint
+from c2am.io import write_text
 from c2am.report import WsssColumn
-from c2am.settings import ClassifierTrainSettings, CueTrainSettings, LocalizerTrainSettings
+from c2am.schema import section_props
+from c2am.settings import RefineSettings
 from c2am.training.launch import launch_command
 
 R = CFG["results_dir"]
@@ -16,10 +18,6 @@ DEVICE = CFG["device"]
 GPU_JOB = 0 if DEVICE == "cpu" else 1
 ACTIVE = CFG["active_experiments"]
 ENV = "../../envs/c2am.yaml"  # relative to workflow/rules/: the environment of every stage under --sdm conda
-INFERENCE_ONLY = {
-    "localizer": LocalizerTrainSettings.INFERENCE_ONLY,
-    "classifier": ClassifierTrainSettings.INFERENCE_ONLY,
-}
 
 
 # ----------------------------------------------------------------------------------------------- lookups
@@ -135,69 +133,76 @@ def c2am_data_flags(wildcards):
 
 
 # ----------------------------------------------------------------------------------------------- settings
-def settings(stage):
-    """The resolved settings of `stage` for the job's experiment, as flags."""
-    return lambda wildcards: stage_flags(CFG, wildcards.exp, stage)
+def _section_flags(part, wildcards, fixed):
+    """(what, how) flags of one part of settings(): a section name, or (section, keys) with keys a list or a
+    function of the wildcards."""
+    section, keys = part if isinstance(part, tuple) else (part, None)
+    keys = keys(wildcards) if callable(keys) else keys
+    return setting_flags(settings_for(CFG, section, dict(wildcards.items())), keys, **fixed)
 
 
-def box_choice_flags(wildcards):
-    """What choosing a box threshold reads: the boxes settings, and how the evaluation counts a box (IoU
-    threshold, strictness; not the MaxBoxAcc sweep, so editing that does not re-choose the threshold)."""
-    evaluation = stage_settings(CFG, wildcards.exp, "wsol_eval")
-    return " ".join(
-        [
-            cli_flags(stage_settings(CFG, wildcards.exp, "boxes")),
-            cli_flags({k: evaluation[k] for k in ("iou_threshold", "strict")}),
-        ]
-    )
+def settings(*parts, **fixed):
+    """The `settings` param (the one way settings reach a stage): the flags of the settings that differ from the
+    schema's defaults, in the job's scope (its experiment, recipe or init: c2am.config.given_settings), of each
+    section in `parts` (a name, or (name, keys) for some of its keys); `fixed`: values the rule itself sets. A
+    setting left at its default adds nothing to the command, so commands stay short and a new setting with a
+    default re-runs nothing. The x-run-only settings go to run_flags instead."""
+    return lambda wildcards: " ".join(filter(None, (_section_flags(p, wildcards, fixed)[0] for p in parts)))
 
 
-def global_flags(stage):
-    return cli_flags(global_settings(CFG, stage))
+class RunFlags:
+    """A param that Snakemake keeps out of its params record (it records builtin values only), formatted into the
+    command as its flags: what changes how a job runs but not what it writes (--device, and the x-run-only
+    settings: worker processes, inference batch sizes), so editing them re-runs nothing."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __str__(self):
+        return self.text
+
+    def __repr__(self):
+        return f"run flags: {self.text}"
+
+
+def run_flags(*parts, device=True):
+    """The `run` param: --device (rules of stages that take one) and the x-run-only settings of `parts` that differ
+    from the schema's defaults."""
+
+    def param(wildcards):
+        flags = [f"--device {DEVICE}"] if device else []
+        flags += [_section_flags(p, wildcards, {})[1] for p in parts]
+        return RunFlags(" ".join(filter(None, flags)))
+
+    return param
+
+
+def without(section, *keys):
+    """(section, every key of it but `keys`): a part of settings() for a rule that reads most of a section."""
+    return (section, [k for k in section_props(section) if k not in keys])
 
 
 def c2am_train(wildcards):
-    """The resolved c2am_train settings of the job's experiment."""
-    return stage_settings(CFG, wildcards.exp, "c2am_train")
+    """The typed c2am_train settings of the job's experiment."""
+    return settings_for(CFG, "c2am_train", {"exp": wildcards.exp})
 
 
 def c2am_launch(wildcards):
     """torchrun when c2am_train.gpus x nodes > 1 (DDP, global-batch loss), plain python otherwise."""
     s = c2am_train(wildcards)
-    return launch_command("python", s["gpus"], s["nodes"])
-
-
-def init_flags(wildcards):
-    if wildcards.init not in CFG["inits"]:
-        raise ValueError(f"unknown init {wildcards.init!r}; config.yaml defines {sorted(CFG['inits'])}")
-    return cli_flags(CFG["inits"][wildcards.init])
+    return launch_command("python", s.gpus, s.nodes)
 
 
 def init_source_file(wildcards):
     """A local checkpoint is an input, so replacing the file re-runs the conversion."""
+    if wildcards.init not in CFG["inits"]:
+        raise WorkflowError(f"unknown init {wildcards.init!r}; config.yaml defines {sorted(CFG['inits'])}")
     path = CFG["inits"][wildcards.init]["path"]
     return [path] if path else []
 
 
 def experiment_init(wildcards):
     return f"{R}/init/{experiment(wildcards.exp)['init']}.pt"
-
-
-def cue_train_flags(wildcards):
-    """The cue model's training flags (its test size goes to predict_cues only)."""
-    s = stage_settings(CFG, wildcards.exp, "cue_train")
-    return cli_flags({k: v for k, v in s.items() if k not in CueTrainSettings.INFERENCE_ONLY})
-
-
-def recipe_flags(kind):
-    """Training flags of a localizer / classifier / CAM recipe (inference sizes go to the predict rules only, so
-    changing them re-runs prediction, not training)."""
-    skip = INFERENCE_ONLY.get(kind, ())
-    return lambda w: cli_flags({k: v for k, v in recipe_settings(CFG, kind, getattr(w, kind)).items() if k not in skip})
-
-
-def inference_flags(kind):
-    return lambda w: cli_flags({k: recipe_settings(CFG, kind, getattr(w, kind))[k] for k in INFERENCE_ONLY[kind]})
 
 
 def recipe_init(kind):
@@ -216,15 +221,22 @@ def run_file(name):
 
 
 # ----------------------------------------------------------------------------------------------- WSOL
-def figure_panels():
-    panels = []
+def figure_maps_rows():
+    """One figure_maps panel per active experiment: its evaluation split, maps and boxes."""
+    rows = []
     for e in ACTIVE:
         ds, split = dataset(e), eval_split(e)
-        panel = quoted(
-            label(e), ds["format"], ds["root"], split, f"{R}/{e}/maps/{split}", f"{R}/{e}/boxes/{split}.parquet"
+        rows.append(
+            {
+                "label": label(e),
+                "format": ds["format"],
+                "root": ds["root"],
+                "split": split,
+                "maps": f"{R}/{e}/maps/{split}",
+                "boxes": f"{R}/{e}/boxes/{split}.parquet",
+            }
         )
-        panels.append(f"--panel {panel}")
-    return " ".join(panels)
+    return rows
 
 
 def ddt_root(exp_name):
@@ -240,7 +252,8 @@ def pseudo_boxes(wildcards):
 
 
 def table1_entries():
-    """(experiment, dataset, source, localizer label, classifier label, metrics JSON) per Table 1 row."""
+    """{experiment, dataset, source, localizer, classifier, metrics} per Table 1 row (labels of the experiment and
+    of the recipes, the evaluate_psol JSON)."""
     out = []
     for e in ACTIVE:
         exp = experiment(e)
@@ -248,14 +261,14 @@ def table1_entries():
             for loc in exp["localizers"]:
                 for cls in exp["classifiers"]:
                     out.append(
-                        (
-                            label(e),
-                            exp["dataset"],
-                            source,
-                            recipe_label("localizer", loc),
-                            recipe_label("classifier", cls),
-                            f"{R}/{e}/psol/{source}/{loc}/metrics_{cls}_{eval_split(e)}.json",
-                        )
+                        {
+                            "experiment": label(e),
+                            "dataset": exp["dataset"],
+                            "source": source,
+                            "localizer": recipe_label("localizer", loc),
+                            "classifier": recipe_label("classifier", cls),
+                            "metrics": f"{R}/{e}/psol/{source}/{loc}/metrics_{cls}_{eval_split(e)}.json",
+                        }
                     )
     return out
 
@@ -274,19 +287,21 @@ def wsol_metrics(e):
     return f"{R}/{e}/metrics/wsol_{eval_split(e)}.json"
 
 
-def table2_rows():
+def wsol_rows():
+    """The rows of Tables 2 and 3: {method, label, dataset, init, metrics} of each active experiment (C2AM), then
+    of DDT per dataset x init (label None)."""
     rows = [
-        f"--row {quoted(label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}" for e in ACTIVE
-    ]
-    return " ".join(rows + [f"--ddt-row {quoted(*row)}" for row in ddt_entries()])
-
-
-def table3_rows():
-    rows = [
-        f"--row {quoted('C2AM', label(e), experiment(e)['dataset'], experiment(e)['init'], wsol_metrics(e))}"
+        {
+            "method": "C2AM",
+            "label": label(e),
+            "dataset": experiment(e)["dataset"],
+            "init": experiment(e)["init"],
+            "metrics": wsol_metrics(e),
+        }
         for e in ACTIVE
     ]
-    return " ".join(rows + [f"--row {quoted('DDT', '-', *row)}" for row in ddt_entries()])
+    ddt = [{"method": "DDT", "label": None, "dataset": d, "init": i, "metrics": m} for d, i, m in ddt_entries()]
+    return rows + ddt
 
 
 def fold_experiments():
@@ -305,14 +320,17 @@ def table_folds_inputs(wildcards):
 
 
 def table_folds_rows():
-    return " ".join(
-        f"--row {quoted(label(e), dataset(e)['root'], eval_split(e), wsol_metrics(e))}" for e in fold_experiments()
-    )
+    """{label, root, split, metrics} of every fold experiment."""
+    return [
+        {"label": label(e), "root": dataset(e)["root"], "split": eval_split(e), "metrics": wsol_metrics(e)}
+        for e in fold_experiments()
+    ]
 
 
-def figure_wsol_args():
-    """Per active experiment with a localizer and a classifier: its first localizer and classifier."""
-    args, inputs = [], []
+def figure_wsol_rows():
+    """One figure_wsol panel per active experiment with a localizer and a classifier, from its first localizer
+    and classifier: {label, format, root, split, classes, box_rows: [{name, boxes: [{name, color, path}]}]}."""
+    rows = []
     for e in ACTIVE:
         exp = experiment(e)
         if not (exp["localizers"] and exp["classifiers"]):
@@ -321,54 +339,39 @@ def figure_wsol_args():
         loc, cls = exp["localizers"][0], exp["classifiers"][0]
         classes = f"{R}/classifiers/{exp['dataset']}/{cls}/pred_{split}.parquet"
         pseudo = {
-            "c2am": ("C2AM", "red", f"{R}/{e}/boxes/{split}.parquet"),
-            "ddt": ("DDT", "blue", f"{ddt_root(e)}/boxes/{split}.parquet"),
-        }
-        located = {
-            s: (f"on {pseudo[s][0]}", pseudo[s][1], f"{R}/{e}/psol/{s}/{loc}/boxes_{split}.parquet")
-            for s in exp["pseudo_boxes"]
+            "c2am": {"name": "C2AM", "color": "red", "path": f"{R}/{e}/boxes/{split}.parquet"},
+            "ddt": {"name": "DDT", "color": "blue", "path": f"{ddt_root(e)}/boxes/{split}.parquet"},
         }
         sources = exp["pseudo_boxes"]
-        localizer_row = f"localizer {recipe_label('localizer', loc)}"
-        args.append(
-            " ".join(
-                [
-                    "--panel",
-                    quoted(label(e), ds["format"], ds["root"], split, classes),
-                    "--row",
-                    quoted("pseudo boxes", *("=".join(pseudo[s]) for s in sources)),
-                    "--row",
-                    quoted(localizer_row, *("=".join(located[s]) for s in sources)),
-                ]
-            )
+        located = [
+            {**pseudo[s], "name": f"on {pseudo[s]['name']}", "path": f"{R}/{e}/psol/{s}/{loc}/boxes_{split}.parquet"}
+            for s in sources
+        ]
+        box_rows = [
+            {"name": "pseudo boxes", "boxes": [pseudo[s] for s in sources]},
+            {"name": f"localizer {recipe_label('localizer', loc)}", "boxes": located},
+        ]
+        rows.append(
+            {
+                "label": label(e),
+                "format": ds["format"],
+                "root": ds["root"],
+                "split": split,
+                "classes": classes,
+                "box_rows": box_rows,
+            }
         )
-        inputs += [classes, *(pseudo[s][2] for s in sources), *(located[s][2] for s in sources)]
-    return " ".join(args), inputs
+    return rows
+
+
+def figure_wsol_inputs():
+    """The classifier predictions and box tables of figure_wsol's panels."""
+    rows = figure_wsol_rows()
+    return [r["classes"] for r in rows] + [b["path"] for r in rows for row in r["box_rows"] for b in row["boxes"]]
 
 
 # ----------------------------------------------------------------------------------------------- WSSS
-REFINE = global_settings(CFG, "refine")
-CRF_KEYS = {  # the refine settings each dense-CRF variant reads (so editing one re-runs that variant only)
-    "crf_label": (
-        "crf_iterations",
-        "crf_gt_prob",
-        "crf_gaussian_sxy",
-        "crf_gaussian_compat",
-        "crf_bilateral_sxy",
-        "crf_bilateral_srgb",
-        "crf_bilateral_compat",
-    ),
-    "crf_softmax": (
-        "crf_iterations",
-        "crf_gaussian_sxy",
-        "crf_gaussian_compat",
-        "crf_bilateral_compat",
-        "crf_softmax_bilateral_sxy",
-        "crf_softmax_bilateral_srgb",
-        "crf_softmax_bg_power",
-    ),
-}
-CRF_METHODS = list(REFINE["crf_methods"])
+CRF_METHODS = list(settings_for(CFG, "refine").crf_methods)
 
 
 def wsss_entries():
@@ -410,8 +413,9 @@ def baseline_inputs(w):
     return [] if w.method == "crf_softmax" else [f"{R}/cams/{w.dataset}/{w.cam}/sweep.json"]
 
 
-def baseline_settings(w):
-    return cli_flags({k: REFINE[k] for k in CRF_KEYS.get(w.method, ())})
+def baseline_keys(w):
+    """The refine settings a baseline reads (so editing one re-runs the baselines that read it)."""
+    return RefineSettings.keys_of(w.method)
 
 
 def c2am_cue_dir(w):
@@ -419,8 +423,9 @@ def c2am_cue_dir(w):
     return f"{R}/{w.exp}/wsss/cues/{w.split}" if w.cue == "c2am" else f"{R}/{w.exp}/cues/{w.split}"
 
 
-def wsss_cells():
-    """(experiment label, CAM label, dataset, split, column, metrics JSON) of every Table 4 / 5 cell."""
+def wsss_cells(columns=None):
+    """{experiment, cam, dataset, split, column, metrics} of every Table 4 / 5 cell (labels of the experiment and
+    of the CAM source, the refine_cams JSON); only those of `columns` when given."""
     cells = []
     for e, cam in wsss_entries():
         ds_name = experiment(e)["dataset"]
@@ -436,15 +441,21 @@ def wsss_cells():
                 (WsssColumn.C2AM_RAW, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am_raw.json"),
                 (WsssColumn.C2AM, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am.json"),
             ]
-            cells += [(label(e), wsss_label(CFG, "cams", cam), ds_name, split, col, path) for col, path in columns]
-    return cells
+            cells += [
+                {
+                    "experiment": label(e),
+                    "cam": wsss_label(CFG, "cams", cam),
+                    "dataset": ds_name,
+                    "split": split,
+                    "column": col,
+                    "metrics": path,
+                }
+                for col, path in columns
+            ]
+    return [c for c in cells if columns is None or c["column"] in columns]
 
 
 TABLE4_COLUMNS = (WsssColumn.CAMS, WsssColumn.C2AM)  # Table 4: the initial CAMs and +C2AM, per class
-
-
-def wsss_cell_args(columns=None):
-    return " ".join(f"--cell {quoted(*c)}" for c in wsss_cells() if columns is None or c[4] in columns)
 
 
 def figure_wsss_inputs():
@@ -484,8 +495,12 @@ def sensitivity_base():
     return base
 
 
-def table6_rows(wildcards):
-    return " ".join(f"--row {quoted(study, value, wsol_metrics(e))}" for study, value, e in sensitivity_rows())
+def table6_rows():
+    """{study, value, experiment, metrics} per Table 6 row, in the config's order."""
+    return [
+        {"study": study, "value": str(value), "experiment": e, "metrics": wsol_metrics(e)}
+        for study, value, e in sensitivity_rows()
+    ]
 
 
 # ----------------------------------------------------------------------------------------------- report
@@ -510,24 +525,25 @@ def training_logs():
     return list({log: (lab, model, log) for lab, model, log in out}.values())
 
 
-def training_log_args():
-    return " ".join(f"--log {quoted(lab, log)}" for lab, _, log in training_logs())
+def training_log_rows():
+    """{label, log} of every trainer of training_logs(): figure_training's panels."""
+    return [{"label": lab, "log": log} for lab, _, log in training_logs()]
 
 
 # ----------------------------------------------------------------------------------------------- foreground masks
 def predict_mask_model(w):
     """predict's mask model: the experiment's cue model when its predict.masks is self_trained."""
     return (
-        [f"{R}/{w.exp}/wsss/cue_model.pt"] if stage_settings(CFG, w.exp, "predict")["masks"] == "self_trained" else []
+        [f"{R}/{w.exp}/wsss/cue_model.pt"]
+        if settings_for(CFG, "predict", {"exp": w.exp}).masks == "self_trained"
+        else []
     )
 
 
-def predict_flags(wildcards):
-    """predict's settings as flags, plus the mask model of predict.masks self_trained. A function of the wildcards
-    only: Snakemake leaves params computed from `input` out of its params check, so a changed setting would not
-    re-run predict."""
-    mask_model = "".join(f" --mask-model {shlex.quote(path)}" for path in predict_mask_model(wildcards))
-    return f"{stage_flags(CFG, wildcards.exp, 'predict')}{mask_model}"
+def predict_mask_flag(wildcards):
+    """--mask-model with predict.masks self_trained. A function of the wildcards only: Snakemake leaves params
+    computed from `input` out of its params check."""
+    return "".join(f"--mask-model {shlex.quote(path)}" for path in predict_mask_model(wildcards))
 
 
 def segment_run(_):
@@ -578,21 +594,56 @@ def fg_source_args(w):
         return f"--saliency {folder}"
     flag = "--cues" if w.fgsource.startswith("cue") else "--maps"
     if w.fgsource.endswith("_crf"):
-        side = stage_settings(CFG, w.exp, "predict")["refine_max_side"]
+        side = settings_for(CFG, "predict", {"exp": w.exp}).refine_max_side
         return f"{flag} {folder} --refine crf --refine-max-side {side}"
     return f"{flag} {folder}"
 
 
 def fg_rows():
-    """(method, experiment label, dataset, train JSON, eval JSON) of every Table fg row."""
+    """{method, experiment, dataset, train, eval} of every Table fg row (the evaluate_fg JSONs of the training and
+    the evaluation split)."""
     return [
-        (
-            method,
-            label(e),
-            experiment(e)["dataset"],
-            f"{R}/{e}/fg/{train_split(e)}_{key}.json",
-            f"{R}/{e}/fg/{eval_split(e)}_{key}.json",
-        )
+        {
+            "method": method,
+            "experiment": label(e),
+            "dataset": experiment(e)["dataset"],
+            "train": f"{R}/{e}/fg/{train_split(e)}_{key}.json",
+            "eval": f"{R}/{e}/fg/{eval_split(e)}_{key}.json",
+        }
         for e in fg_experiments()
         for key, method in fg_sources(e)
     ]
+
+
+# ----------------------------------------------------------------------------------------------- manifests
+# The rows of each table and figure, by manifest name (c2am.tables.FIELDS): the `content` param of the rule
+# `manifest`, which writes results/manifests/NAME.json; builtin values only, so that Snakemake records them and
+# re-writes a manifest (and re-runs its table) when its rows change, and only then.
+MANIFESTS = {
+    "table1": table1_entries,
+    "table2": wsol_rows,
+    "table3": wsol_rows,
+    "table4": lambda: wsss_cells(TABLE4_COLUMNS),
+    "table5": wsss_cells,
+    "table6": table6_rows,
+    "table_fg": fg_rows,
+    "table_folds": table_folds_rows,
+    "figure_maps": figure_maps_rows,
+    "figure_wsol": figure_wsol_rows,
+    "figure_training": training_log_rows,
+}
+
+
+def manifest(name):
+    """The manifest of table or figure `name` (an input of its rule)."""
+    return f"{R}/manifests/{name}.json"
+
+
+def manifest_content(wildcards):
+    """{"rows": [...]}: what the rule `manifest` writes for wildcards.name."""
+    return {"rows": MANIFESTS[wildcards.name]()}
+
+
+def write_manifest(content, out):
+    """The manifest JSON at `out`, written atomically."""
+    write_text(json.dumps(content, indent=1) + "\n", out)

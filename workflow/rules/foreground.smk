@@ -27,12 +27,12 @@ rule ddt_maps_all:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log"),
         data=data_flags,
-        settings=cli_flags({**global_settings(CFG, "ddt"), "group_by": "all"}),
-        device=DEVICE,
+        settings=settings("ddt", group_by="all"),
+        run=run_flags("ddt"),
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
-        " --device {params.device} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
+        " {params.run} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_fg:
@@ -49,7 +49,7 @@ rule evaluate_fg:
     params:
         data=data_flags,
         source=fg_source_args,
-        settings=global_flags("fg_eval"),
+        settings=settings("fg_eval"),
     shell:
         "python -m stages.evaluate_fg {params.source} {params.data} --split {wildcards.split:q} --no-progress"
         " {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -58,7 +58,8 @@ rule evaluate_fg:
 rule table_fg:
     """Foreground masks of C2AM (with and without predict's CRF) beside DDT (one group) and the saliency sources."""
     input:
-        [path for row in fg_rows() for path in row[-2:]],
+        manifest=manifest("table_fg"),
+        metrics=[row[split] for row in fg_rows() for split in ("train", "eval")],
     output:
         csv=report(f"{R}/table_fg.csv", caption="../report/table_fg.rst", category="Foreground"),
         md=f"{R}/table_fg.md",
@@ -67,7 +68,6 @@ rule table_fg:
     conda:
         ENV
     params:
-        rows=" ".join(f"--row {quoted(*row)}" for row in fg_rows()),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table_fg {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table_fg --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -10,6 +10,6 @@ rule pretrain_init:
     conda:
         ENV
     params:
-        flags=init_flags,
+        settings=settings("init"),
     shell:
-        "python -m stages.pretrain_init {params.flags} --out {output.pt:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.pretrain_init {params.settings} --out {output.pt:q} > {log:q} 2>&1 || c2am_failed {log:q}"

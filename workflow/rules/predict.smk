@@ -17,11 +17,12 @@ rule predict:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_{{folder}}.log"),
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
-        settings=predict_flags,  # with --mask-model when predict.masks is self_trained
-        device=DEVICE,
+        settings=settings("predict"),
+        mask_model=predict_mask_flag,  # the cue model when predict.masks is self_trained
+        run=run_flags("predict"),
     shell:
         "python -m stages.predict --model {input.model:q} --images {params.images} --threshold-file {input.threshold:q}"
-        " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
+        " --out-dir {output:q} {params.run} --threads {threads} --no-progress {params.settings} {params.mask_model}"
         " > {log:q} 2>&1 || c2am_failed {log:q}"
 
 

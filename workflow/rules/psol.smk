@@ -21,12 +21,12 @@ rule ddt_boxes:
     params:
         failure=last_failure(f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log"),
         data=data_flags,
-        settings=global_flags("ddt"),
-        device=DEVICE,
+        settings=settings("ddt"),
+        run=run_flags("ddt"),
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
-        " --device {params.device} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
+        " {params.run} --threads {threads} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_ddt:
@@ -43,7 +43,7 @@ rule evaluate_ddt:
         ENV
     params:
         data=data_flags,
-        settings=global_flags("wsol_eval"),
+        settings=settings("wsol_eval"),
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -68,14 +68,14 @@ rule train_localizer:
         failure=last_failure(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=recipe_flags("localizer"),
-        device=DEVICE,
+        settings=settings(without("localizer_train", "test_size", "test_batch_size")),
+        run=run_flags(without("localizer_train", "test_size", "test_batch_size")),
         checkpoint=run_file("{R}/{exp}/psol/{source}/{localizer}/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/psol/{source}/{localizer}/train_log.jsonl"),
     shell:
         "python -m stages.train_localizer --init {input.init:q} --pseudo-boxes {input.boxes:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
+        " --train-log {params.jsonl} {params.run} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule train_classifier:
@@ -96,14 +96,14 @@ rule train_classifier:
         failure=last_failure(f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=recipe_flags("classifier"),
-        device=DEVICE,
+        settings=settings(without("classifier_train", "test_size", "test_batch_size")),
+        run=run_flags(without("classifier_train", "test_size", "test_batch_size")),
         checkpoint=run_file("{R}/classifiers/{dataset}/{classifier}/checkpoint.pt"),
         jsonl=run_file("{R}/classifiers/{dataset}/{classifier}/train_log.jsonl"),
     shell:
         "python -m stages.train_classifier --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
+        " {params.run} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule predict_localizer:
@@ -122,11 +122,11 @@ rule predict_localizer:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        sizes=inference_flags("localizer"),
-        device=DEVICE,
+        settings=settings(("localizer_train", ["test_size"])),
+        run=run_flags(("localizer_train", ["test_batch_size"])),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
+        " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule predict_classifier:
@@ -145,11 +145,11 @@ rule predict_classifier:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        sizes=inference_flags("classifier"),
-        device=DEVICE,
+        settings=settings(("classifier_train", ["test_size"])),
+        run=run_flags(("classifier_train", ["test_batch_size"])),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out {output:q} {params.sizes} --device {params.device} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
+        " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule evaluate_psol:
@@ -175,7 +175,8 @@ rule evaluate_psol:
 rule table1:
     """Paper Table 1: Top-1 / Top-5 / GT-known Loc through PSOL's route (CSV + Markdown)."""
     input:
-        [row[-1] for row in table1_entries()],
+        manifest=manifest("table1"),
+        metrics=[row["metrics"] for row in table1_entries()],
     output:
         csv=report(f"{R}/table1.csv", caption="../report/table1.rst", category="WSOL"),
         md=f"{R}/table1.md",
@@ -184,17 +185,16 @@ rule table1:
     conda:
         ENV
     params:
-        rows=" ".join(f"--row {quoted(*row)}" for row in table1_entries()),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table1 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table1 --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table2:
     """Paper Table 2: GT-known Loc of C2AM and DDT boxes per backbone x init x dataset (CSV + Markdown)."""
     input:
-        [wsol_metrics(e) for e in ACTIVE],
-        [row[-1] for row in ddt_entries()],
+        manifest=manifest("table2"),
+        metrics=[row["metrics"] for row in wsol_rows()],
     output:
         csv=report(f"{R}/table2.csv", caption="../report/table2.rst", category="WSOL"),
         md=f"{R}/table2.md",
@@ -203,17 +203,16 @@ rule table2:
     conda:
         ENV
     params:
-        rows=table2_rows(),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table2 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table2 --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table3:
     """Paper Table 3: MaxBoxAccV2 of C2AM (and DDT) maps per backbone (CSV + Markdown)."""
     input:
-        [wsol_metrics(e) for e in ACTIVE],
-        [row[-1] for row in ddt_entries()],
+        manifest=manifest("table3"),
+        metrics=[row["metrics"] for row in wsol_rows()],
     output:
         csv=report(f"{R}/table3.csv", caption="../report/table3.rst", category="WSOL"),
         md=f"{R}/table3.md",
@@ -222,16 +221,16 @@ rule table3:
     conda:
         ENV
     params:
-        rows=table3_rows(),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table3 {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table3 --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule figure_wsol:
     """Test images with GT, C2AM and DDT boxes, and the localizer's boxes trained on each (+ top-1 class)."""
     input:
-        figure_wsol_args()[1],
+        manifest=manifest("figure_wsol"),
+        boxes=figure_wsol_inputs(),
     output:
         report(f"{R}/figure_wsol.png", caption="../report/figure_wsol.rst", category="WSOL"),
     log:
@@ -239,7 +238,6 @@ rule figure_wsol:
     conda:
         ENV
     params:
-        panels=figure_wsol_args()[0],
-        settings=global_flags("figure"),
+        settings=settings("figure"),
     shell:
-        "python -m stages.figure_wsol {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.figure_wsol --manifest {input.manifest:q} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -5,17 +5,33 @@
 rule figure_training:
     """Training curves of every trainer of the active experiments (PNG)."""
     input:
-        [model for _, model, _ in training_logs()],
+        manifest=manifest("figure_training"),
+        models=[model for _, model, _ in training_logs()],
     output:
         report(f"{R}/figure_training.png", caption="../report/training.rst", category="Training"),
     log:
         f"{R}/logs/figure_training.log",
     conda:
         ENV
-    params:
-        logs=training_log_args(),
     shell:
-        "python -m stages.figure_training {params.logs} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.figure_training --manifest {input.manifest:q} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+
+
+rule manifest:
+    """The rows of a table or figure as JSON (results/manifests/NAME.json, fields: c2am.tables.FIELDS), which its
+    stage reads (--manifest). Its `content` param holds the rows, so the manifest, and then its table, is re-written
+    when the rows change, and only then; a changed metrics file re-runs the table alone."""
+    output:
+        f"{R}/manifests/{{name}}.json",
+    log:
+        f"{R}/logs/manifest_{{name}}.log",
+    wildcard_constraints:
+        name="|".join(MANIFESTS),
+    localrule: True
+    params:
+        content=manifest_content,
+    run:
+        write_manifest(params.content, output[0])
 
 
 rule config_used:

@@ -16,7 +16,7 @@ rule fg_rule_ablation:
     params:
         data=data_flags,
         train_split=data_train_split,
-        settings=box_choice_flags,
+        settings=settings("boxes", ("wsol_eval", ["iou_threshold", "strict"])),
     shell:
         "python -m stages.fg_rule_ablation --train-maps {input.train:q} --eval-maps {input.eval:q} {params.data}"
         " --train-split {params.train_split:q} --eval-split {wildcards.split:q} --out {output:q} {params.settings}"
@@ -26,7 +26,8 @@ rule fg_rule_ablation:
 rule table6:
     """Table 6 + Fig. 8: GT-known Loc per alpha, head init, loss variant and foreground rule."""
     input:
-        rows=lambda w: [wsol_metrics(e) for _, _, e in sensitivity_rows()],
+        manifest=manifest("table6"),
+        rows=lambda w: [row["metrics"] for row in table6_rows()],
         fg_rules=lambda w: f"{R}/{sensitivity_base()}/metrics/fg_rule_{eval_split(sensitivity_base())}.json",
     output:
         csv=report(f"{R}/table6.csv", caption="../report/table6.rst", category="Sensitivity"),
@@ -37,8 +38,7 @@ rule table6:
     conda:
         ENV
     params:
-        rows=table6_rows,
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table6 {params.rows} --fg-rules {input.fg_rules:q} {params.settings}"
+        "python -m stages.table6 --manifest {input.manifest:q} --fg-rules {input.fg_rules:q} {params.settings}"
         " --out {output.csv:q} --figure {output.figure:q} > {log:q} 2>&1 || c2am_failed {log:q}"

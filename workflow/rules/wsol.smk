@@ -19,10 +19,10 @@ rule extract_maps:
         failure=last_failure(f"{R}/{{exp}}/logs/extract_maps_{{split}}.log"),
         data=data_flags,
         settings=settings("extract"),
-        device=DEVICE,
+        run=run_flags("extract"),
     shell:
         "python -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out-dir {output:q} --device {params.device} --threads {threads} {params.settings}"
+        " --out-dir {output:q} {params.run} --threads {threads} {params.settings}"
         " > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
@@ -40,7 +40,7 @@ rule choose_threshold:
     params:
         data=data_flags,
         split=data_train_split,
-        settings=box_choice_flags,
+        settings=settings("boxes", ("wsol_eval", ["iou_threshold", "strict"])),
     shell:
         "python -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
         " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -101,8 +101,9 @@ rule evaluate_wsol:
 rule figure_maps:
     """Images with their foreground maps, GT and C2AM boxes, one row per active experiment."""
     input:
-        [f"{R}/{e}/maps/{eval_split(e)}" for e in ACTIVE],
-        [f"{R}/{e}/boxes/{eval_split(e)}.parquet" for e in ACTIVE],
+        manifest=manifest("figure_maps"),
+        maps=[row["maps"] for row in figure_maps_rows()],
+        boxes=[row["boxes"] for row in figure_maps_rows()],
     output:
         report(f"{R}/figure_maps.png", caption="../report/figure_maps.rst", category="WSOL"),
     log:
@@ -110,16 +111,16 @@ rule figure_maps:
     conda:
         ENV
     params:
-        panels=figure_panels(),
-        settings=global_flags("figure"),
+        settings=settings("figure"),
     shell:
-        "python -m stages.figure_maps {params.panels} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.figure_maps --manifest {input.manifest:q} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table_folds:
     """A recipe's held-out fold scores, per fold and pooled (experiments whose eval_split is BASE-foldIofK)."""
     input:
-        table_folds_inputs,
+        manifest=manifest("table_folds"),
+        metrics=table_folds_inputs,
     output:
         csv=report(f"{R}/table_folds.csv", caption="../report/table_folds.rst", category="WSOL"),
         md=f"{R}/table_folds.md",
@@ -128,7 +129,6 @@ rule table_folds:
     conda:
         ENV
     params:
-        rows=table_folds_rows(),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table_folds {params.rows} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table_folds --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -25,14 +25,14 @@ rule train_cam:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=recipe_flags("cam"),
-        device=DEVICE,
+        settings=settings("cam_train"),
+        run=run_flags("cam_train"),
         checkpoint=run_file("{R}/cams/{dataset}/{cam}/checkpoint.pt"),
         jsonl=run_file("{R}/cams/{dataset}/{cam}/train_log.jsonl"),
     shell:
         "python -m stages.train_cam --init {input.init:q} {params.data} --split {params.split:q}"
         " --out-model {output.model:q} --checkpoint {params.checkpoint} --train-log {params.jsonl}"
-        " --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
+        " {params.run} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule make_cams:
@@ -52,11 +52,11 @@ rule make_cams:
     params:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log"),
         data=data_flags,
-        settings=global_flags("cam_infer"),
-        device=DEVICE,
+        settings=settings("cam_infer"),
+        run=run_flags(),
     shell:
         "python -m stages.make_cams --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out-dir {output:q} --device {params.device} --threads {threads} --no-progress {params.settings}"
+        " --out-dir {output:q} {params.run} --threads {threads} --no-progress {params.settings}"
         " 2> {log:q} || c2am_failed {log:q}"
 
 
@@ -74,10 +74,10 @@ rule sweep_cam_threshold:
     params:
         data=data_flags,
         split=data_train_split,
-        thresholds=cli_flags({"thresholds": REFINE["thresholds"]}),
+        settings=settings(("refine", ["thresholds"])),
     shell:
         "python -m stages.sweep_cam_threshold --cams {input.cams:q} {params.data} --split {params.split:q}"
-        " --out {output:q} {params.thresholds} > {log:q} 2>&1 || c2am_failed {log:q}"
+        " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule refine_baseline:
@@ -97,7 +97,7 @@ rule refine_baseline:
     params:
         data=data_flags,
         background=baseline_args,
-        settings=baseline_settings,
+        settings=settings(("refine", baseline_keys)),
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " {params.background} --out-dir {output.masks:q} --metrics {output.metrics:q} --threads {threads}"
@@ -161,14 +161,14 @@ rule train_cue_model:
         failure=last_failure(f"{R}/{{exp}}/logs/train_cue_model.log"),
         data=data_flags,
         split=data_train_split,
-        settings=cue_train_flags,
-        device=DEVICE,
+        settings=settings(without("cue_train", "test_size")),
+        run=run_flags(without("cue_train", "test_size")),
         checkpoint=run_file("{R}/{exp}/wsss/cue_checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/wsss/cue_train_log.jsonl"),
     shell:
         "python -m stages.train_cue_model --init {input.init:q} --labels {input.labels:q} {params.data}"
         " --split {params.split:q} --out-model {output.model:q} --checkpoint {params.checkpoint}"
-        " --train-log {params.jsonl} --device {params.device} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
+        " --train-log {params.jsonl} {params.run} --threads {threads} {params.settings} 2> {log:q} || c2am_failed {log:q}"
 
 
 rule predict_cues:
@@ -188,11 +188,11 @@ rule predict_cues:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_cues_{{split}}.log"),
         data=data_flags,
-        test_size=lambda w: stage_settings(CFG, w.exp, "cue_train")["test_size"],
-        device=DEVICE,
+        settings=settings(("cue_train", ["test_size"])),
+        run=run_flags(),
     shell:
         "python -m stages.predict_cues --model {input.model:q} {params.data} --split {wildcards.split:q}"
-        " --out-dir {output:q} --test-size {params.test_size} --device {params.device} --threads {threads}"
+        " --out-dir {output:q} {params.settings} {params.run} --threads {threads}"
         " --no-progress 2> {log:q} || c2am_failed {log:q}"
 
 
@@ -220,7 +220,8 @@ rule refine_c2am:
 rule table4:
     """Paper Table 4: per-class IoU of the initial CAMs and of the CAMs refined with C2AM's cues."""
     input:
-        [c[-1] for c in wsss_cells() if c[4] in TABLE4_COLUMNS],
+        manifest=manifest("table4"),
+        metrics=[c["metrics"] for c in wsss_cells(TABLE4_COLUMNS)],
     output:
         csv=report(f"{R}/table4.csv", caption="../report/table4.rst", category="WSSS"),
         md=f"{R}/table4.md",
@@ -229,16 +230,16 @@ rule table4:
     conda:
         ENV
     params:
-        cells=wsss_cell_args(TABLE4_COLUMNS),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table4 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table4 --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule table5:
     """Paper Table 5: mIoU of CAMs, +dCRF, +saliency cues and +C2AM cues."""
     input:
-        [c[-1] for c in wsss_cells()],
+        manifest=manifest("table5"),
+        metrics=[c["metrics"] for c in wsss_cells()],
     output:
         csv=report(f"{R}/table5.csv", caption="../report/table5.rst", category="WSSS"),
         md=f"{R}/table5.md",
@@ -247,10 +248,9 @@ rule table5:
     conda:
         ENV
     params:
-        cells=wsss_cell_args(),
-        settings=global_flags("tables"),
+        settings=settings("tables"),
     shell:
-        "python -m stages.table5 {params.cells} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
+        "python -m stages.table5 --manifest {input.manifest:q} {params.settings} --out {output.csv:q} > {log:q} 2>&1 || c2am_failed {log:q}"
 
 
 rule figure_wsss:
@@ -265,6 +265,6 @@ rule figure_wsss:
         ENV
     params:
         args=figure_wsss_args,
-        settings=global_flags("figure"),
+        settings=settings("figure"),
     shell:
         "python -m stages.figure_wsss {params.args} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
