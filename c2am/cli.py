@@ -145,10 +145,8 @@ def check_stage_paths(args: argparse.Namespace) -> None:
         if isinstance(value, (list, tuple)):
             for i, item in enumerate(value):
                 add(f"{name}[{i}]" if not isinstance(item, (list, tuple)) else name, item)
-        elif isinstance(value, str):
-            for piece in value.split("="):  # LABEL=COLOUR=PATH entries of the figure stages
-                if piece and os.path.exists(piece):
-                    inputs[name if name not in inputs else f"{name} ({piece})"] = piece
+        elif isinstance(value, str) and value and os.path.exists(value):
+            inputs[name if name not in inputs else f"{name} ({value})"] = value
 
     for k, v in values.items():
         if k not in OUTPUT_FLAGS and k not in NOT_PATHS:

@@ -431,13 +431,13 @@ def wsss_cells(columns=None):
         ds_name = experiment(e)["dataset"]
         for split in wsss_splits(e):
             base = f"{R}/cams/{ds_name}/{cam}/metrics/{split}"
-            columns = [(WsssColumn.CAMS, f"{base}_threshold.json")]
-            columns += [(WsssColumn.CRF[m], f"{base}_{m}.json") for m in CRF_METHODS]
-            columns += [
+            sources = [(WsssColumn.CAMS, f"{base}_threshold.json")]
+            sources += [(WsssColumn.CRF[m], f"{base}_{m}.json") for m in CRF_METHODS]
+            sources += [
                 (WsssColumn.saliency(wsss_label(CFG, "saliency", s)), f"{base}_sal-{s}.json")
                 for s in experiment(e)["saliency"]
             ]
-            columns += [
+            sources += [
                 (WsssColumn.C2AM_RAW, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am_raw.json"),
                 (WsssColumn.C2AM, f"{R}/{e}/wsss/{cam}/metrics/{split}_c2am.json"),
             ]
@@ -450,7 +450,7 @@ def wsss_cells(columns=None):
                     "column": col,
                     "metrics": path,
                 }
-                for col, path in columns
+                for col, path in sources
             ]
     return [c for c in cells if columns is None or c["column"] in columns]
 
