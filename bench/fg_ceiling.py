@@ -6,7 +6,7 @@ BCE) on background labels made from the training masks (255 ignored -> a soft 0.
 evaluation split (whole image at the cue model's test size, averaged with its flip) and scores the foreground
 (1 - background): the mask where its probability is >= 0.5 (the masks supervise it, so it needs no min-max scaling;
 table_fg.csv min-max scales the label-free maps first), and refined by predict's dense CRF as table_fg.csv does
-(min-max scaled, level 0.5). Training settings are the cue_train defaults of the schema unless given. With
+(min-max scaled, level 0.5). Training settings are the train_cue_model defaults of the schema unless given. With
 --frozen-stages 5 only the head learns (a probe of the frozen ImageNet features); with 2 the stages 3-5 are
 fine-tuned too (the README's rows).
 
@@ -34,8 +34,9 @@ from c2am.data.decode import read_rgb  # noqa: E402
 from c2am.data.images import read_image  # noqa: E402
 from c2am.data.readers import load_dataset  # noqa: E402
 from c2am.data.voc import VOC_IGNORE, read_mask  # noqa: E402
-from c2am.foreground_scores import ForegroundScores, mask_score  # noqa: E402
+from c2am.foreground_scores import ForegroundScores  # noqa: E402
 from c2am.io import image_file  # noqa: E402
+from c2am.predict import mask_score  # noqa: E402
 from c2am.settings import CueTrainSettings, PredictSettings  # noqa: E402
 from c2am.inference import pick_device  # noqa: E402
 from c2am.wsol.boxes import normalize_map  # noqa: E402
@@ -53,9 +54,9 @@ def main() -> None:
     p.add_argument("--root", required=True, help="VOC-layout dataset root")
     p.add_argument("--train-split", default="train")
     p.add_argument("--eval-split", default="val")
-    p.add_argument("--epochs", type=int, help="default: cue_train.epochs")
-    p.add_argument("--size", type=int, help="training crop and prediction size (default: cue_train.crop / test_size)")
-    p.add_argument("--frozen-stages", type=int, help="default: cue_train.frozen_stages")
+    p.add_argument("--epochs", type=int, help="default: train_cue_model.epochs")
+    p.add_argument("--size", type=int, help="training crop and prediction size (default: train_cue_model.crop / test_size)")
+    p.add_argument("--frozen-stages", type=int, help="default: train_cue_model.frozen_stages")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="JSON with the scores")
     args = p.parse_args()

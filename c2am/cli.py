@@ -17,9 +17,9 @@ from .schema import section_props
 from .data.readers import load_dataset
 from .io import check_out_paths
 
-WHERE = {"localizer_train": "localizers.*.settings / localizer_presets", "ddt": "stages.ddt",
-         "classifier_train": "classifiers.*.settings / classifier_presets",
-         "cam_train": "cams.*.settings / cam_presets", "cam_infer": "stages.cam_infer", "refine": "stages.refine",
+WHERE = {"train_localizer": "localizers.*.settings / localizer_presets", "ddt_boxes": "stages.ddt_boxes",
+         "train_classifier": "classifiers.*.settings / classifier_presets",
+         "train_cam": "cams.*.settings / cam_presets", "make_cams": "stages.make_cams", "refine_cams": "stages.refine_cams",
          "figure": "stages.figure", "tables": "stages.tables", "predict": "stages.predict / experiments.*.predict", "init": "inits.NAME"}
 
 

@@ -1,7 +1,7 @@
 """config.yaml: validation against c2am/config.schema.yaml, cross references, and the settings of a job.
 
 What config.yaml sets for a section in a job's scope (`given_settings`) is
-    stages.<section>  <-  presets[<experiment.preset>] (c2am_train only)  <-  experiments.<exp>.<section>
+    stages.<section>  <-  presets[<experiment.preset>] (train_c2am only)  <-  experiments.<exp>.<section>
 or, for a localizer / classifier / CAM recipe, stages.<kind>_train <- <kind>_presets[preset] <- <kind>s.NAME.settings.
 The schema's defaults are merged in one place, the typed settings of c2am.settings (`settings_for`). A stage gets
 the settings that differ from the defaults as command-line flags named like the config keys (`--batch-size`,
@@ -23,8 +23,8 @@ import yaml
 from .schema import SCHEMA_PATH, defaults_of as _defaults_of, load_schema, run_only_keys, section_defaults
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("c2am_train", "extract", "boxes", "wsol_eval", "cue_labels", "cue_train", "predict")  # per experiment
-RECIPES = {"localizer_train": "localizer", "classifier_train": "classifier", "cam_train": "cam"}  # per recipe
+STAGES = ("train_c2am", "extract_maps", "make_boxes", "evaluate_wsol", "make_cue_labels", "train_cue_model", "predict")  # per experiment
+RECIPES = {"train_localizer": "localizer", "train_classifier": "classifier", "train_cam": "cam"}  # per recipe
 
 
 class ConfigError(ValueError):
@@ -101,10 +101,30 @@ def _name_sources(message: str, default: str, sources: list[tuple[str, dict]]) -
     return _NAMED.sub(name, message).replace(_SOURCE, default)
 
 
+# settings sections are named like the rules that use them; a config written for the earlier names gets told
+RENAMED = {"c2am_train": "train_c2am", "extract": "extract_maps", "boxes": "make_boxes", "wsol_eval": "evaluate_wsol",
+           "ddt": "ddt_boxes", "localizer_train": "train_localizer", "classifier_train": "train_classifier",
+           "cam_train": "train_cam", "cam_infer": "make_cams", "cue_labels": "make_cue_labels",
+           "cue_train": "train_cue_model", "refine": "refine_cams", "fg_eval": "evaluate_fg"}
+
+
+def _check_section_names(config: dict, source: str) -> None:
+    """An earlier section name (stages.extract, experiments.E.c2am_train, ...) is an error naming the new one."""
+    seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
+    places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
+    places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
+    for where, node in places:
+        for key in node if isinstance(node, dict) else ():
+            if key in RENAMED and not (key == "ddt" and where.startswith("experiments.")):  # experiments.E.ddt: rows
+                raise ConfigError(f"{source}: {where}.{key} is now {where}.{RENAMED[key]} (settings sections are "
+                                  f"named like the rules that use them)")
+
+
 def _validate(config: dict) -> dict:
     source = _SOURCE
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
+    _check_section_names(config, source)
     schema = load_schema()
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(e.absolute_path)))
@@ -161,14 +181,14 @@ def _validate(config: dict) -> dict:
         if init["source"] in ("moco", "detco", "file") and not init["path"]:
             raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
     for name, exp in cfg["experiments"].items():
-        for stage in ("c2am_train", "extract"):
+        for stage in ("train_c2am", "extract_maps"):
             st = _settings_or_error(cfg, stage, {"exp": name}, source)
             if st.crop is not None and st.crop > st.resize:
                 raise ConfigError(f"{source}: {stage}.crop = {st.crop} of experiment {name} is larger than "
                                   f"{stage}.resize = {st.resize}")
-        threshold = _settings_or_error(cfg, "boxes", {"exp": name}, source).threshold
+        threshold = _settings_or_error(cfg, "make_boxes", {"exp": name}, source).threshold
         if threshold != "auto" and not (isinstance(threshold, (int, float)) and 0 < threshold < 1):
-            raise ConfigError(f"{source}: boxes.threshold of experiment {name} must be 'auto' or a number in "
+            raise ConfigError(f"{source}: make_boxes.threshold of experiment {name} must be 'auto' or a number in "
                               f"(0, 1), got {threshold!r}")
     cfg["predict_folders"] = {name: _from_repo(path) for name, path in cfg["predict_folders"].items()}
     _add_sensitivity_experiments(cfg, source)
@@ -207,7 +227,7 @@ def _add_segment_run(cfg: dict, defs: dict, source: str) -> None:
     if "dataset" in recipe:
         raise ConfigError(f"{source}: segment.recipe.dataset: the segment run's dataset is segment.images")
     experiment = {"label": f"C2AM ({name})", **recipe, "dataset": name}
-    for stage in ("c2am_train", "cue_train"):
+    for stage in ("train_c2am", "train_cue_model"):
         experiment[stage] = {**experiment.get(stage, {}), "epochs": max(1, round(seg["views"][stage] / photos))}
     errors = sorted(jsonschema.Draft202012Validator({**load_schema(), **defs["experiment"]}).iter_errors(experiment),
                     key=lambda e: list(e.absolute_path))
@@ -284,7 +304,7 @@ SENSITIVITY_STUDIES = ("alpha", "head_init", "loss_variant")
 
 def _add_sensitivity_experiments(cfg: dict, source: str) -> None:
     """Fill `sensitivity` defaults and add one derived experiment per (study, value) that differs from the base
-    experiment: a copy with that c2am_train setting changed, named BASE__STUDY-VALUE, never active. The table's
+    experiment: a copy with that train_c2am setting changed, named BASE__STUDY-VALUE, never active. The table's
     rows are listed in cfg['sensitivity']['rows'] as (study, value, experiment name)."""
     defaults = _defaults_of(load_schema()["properties"]["sensitivity"]["properties"])
     sens = cfg["sensitivity"] = {**defaults, **(cfg.get("sensitivity") or {})}
@@ -294,14 +314,14 @@ def _add_sensitivity_experiments(cfg: dict, source: str) -> None:
         return
     if base not in cfg["experiments"]:
         raise ConfigError(f"{source}: sensitivity.experiment = {base!r} is not a key of experiments")
-    resolved = settings_for(cfg, "c2am_train", {"exp": base})
+    resolved = settings_for(cfg, "train_c2am", {"exp": base})
     for study in SENSITIVITY_STUDIES:
         for value in dict.fromkeys(sens[study]):
             name = base
             if value != getattr(resolved, study):
                 name = f"{base}__{study}-{value}"
                 exp = copy.deepcopy(cfg["experiments"][base])
-                exp["c2am_train"] = {**(exp.get("c2am_train") or {}), study: value}
+                exp["train_c2am"] = {**(exp.get("train_c2am") or {}), study: value}
                 exp.update(label=f"{exp['label'] or base} {study}={value}", localizers=[], classifiers=[], cams=[],
                            saliency=[])
                 cfg["experiments"][name] = exp
@@ -310,10 +330,10 @@ def _add_sensitivity_experiments(cfg: dict, source: str) -> None:
 
 def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) -> None:
     """DDT needs class labels (one co-localisation group per class): on by default for labelled layouts (CUB,
-    ImageNet), off for VOC and image folders; asking for it there without `stages.ddt.group_by: all` is an error.
-    DDT rows are scored with stages.wsol_eval, so an experiment may not score its own rows differently."""
+    ImageNet), off for VOC and image folders; asking for it there without `stages.ddt_boxes.group_by: all` is an error.
+    DDT rows are scored with stages.evaluate_wsol, so an experiment may not score its own rows differently."""
     fmt = cfg["datasets"][exp["dataset"]]["format"]
-    group_by = settings_for(cfg, "ddt").group_by
+    group_by = settings_for(cfg, "ddt_boxes").group_by
     labelled = fmt in ("cub", "imagenet") or group_by == "all"
     if exp["ddt"] is None:
         exp["ddt"] = labelled
@@ -324,11 +344,11 @@ def _wsol_defaults(cfg: dict, name: str, exp: dict, given: dict, source: str) ->
         key = "ddt" if given.get("ddt") else "pseudo_boxes"
         raise ConfigError(f"{source}: experiments.{name}.{key} asks for DDT, which groups images by class, but "
                           f"dataset {exp['dataset']!r} ({fmt} layout) has no single class label per image; "
-                          f"set stages.ddt.group_by: all, or drop DDT from this experiment")
-    if uses_ddt and exp.get("wsol_eval"):
-        raise ConfigError(f"{source}: experiments.{name}.wsol_eval overrides the evaluation, but its DDT rows "
-                          f"(shared by every experiment on the same dataset and init) use stages.wsol_eval; move "
-                          f"the setting to stages.wsol_eval or set experiments.{name}.ddt: false and pseudo_boxes: "
+                          f"set stages.ddt_boxes.group_by: all, or drop DDT from this experiment")
+    if uses_ddt and exp.get("evaluate_wsol"):
+        raise ConfigError(f"{source}: experiments.{name}.evaluate_wsol overrides the evaluation, but its DDT rows "
+                          f"(shared by every experiment on the same dataset and init) use stages.evaluate_wsol; move "
+                          f"the setting to stages.evaluate_wsol or set experiments.{name}.ddt: false and pseudo_boxes: "
                           f"[c2am]")
 
 
@@ -479,7 +499,7 @@ def given_settings(cfg: dict, section: str, job: dict | None = None) -> dict:
         values.update(entry.get("settings") or {})
     elif section in STAGES and job.get("exp"):
         exp = cfg["experiments"][job["exp"]]
-        if section == "c2am_train" and exp["preset"]:
+        if section == "train_c2am" and exp["preset"]:
             values.update(cfg["presets"][exp["preset"]])
         values.update(exp.get(section) or {})
     return values

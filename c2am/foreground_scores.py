@@ -3,7 +3,7 @@
 Ground truth: every object class (ids 1..254) is foreground, 0 is background, 255 is ignored. Score maps are
 in [0, 1] at the mask's size: a raw map is min-max scaled per image first (`wsol.boxes.normalize_map`, as
 `predict` does), and the mask of an image is score >= its level (the threshold t, or 0.5 for the CRF's
-foreground marginal: predict's mask).
+foreground marginal: predict's mask, c2am.predict.mask_score).
   fg IoU         mean over images of |pred & fg| / |pred | fg| on the valid pixels (an image with neither
                  predicted nor true foreground scores 1);
   pixel acc      mean over images of the share of valid pixels where pred equals the truth;
@@ -103,22 +103,3 @@ def best_level(curve: list[float]) -> tuple[float, float]:
     k = int(np.argmax(curve))
     return (k + 1) / LEVELS, float(curve[k])
 
-
-REFINES = ("none", "crf")
-
-
-def mask_score(scaled: np.ndarray, image: np.ndarray | None, threshold: float, refine: str,
-               max_side: int) -> tuple[np.ndarray, float]:
-    """predict's foreground of one image as (score in [0, 1], level): its mask is score >= level.
-
-    scaled: the min-max scaled map at the image's size; refine none keeps it (level = threshold); crf returns
-    the foreground marginal of a dense CRF on the RGB uint8 image [H, W, 3] seeded with scaled >= threshold
-    (level 0.5; c2am.wsss.crf.crf_foreground)."""
-    if refine == "none":
-        return scaled, threshold
-    if refine != "crf":
-        raise ValueError(f"unknown refine {refine!r}; use one of {REFINES}")
-    from .settings import CrfSettings
-    from .wsss.crf import crf_foreground
-
-    return np.clip(crf_foreground(image, scaled, threshold, max_side, CrfSettings.defaults()), 0, 1), 0.5

@@ -31,7 +31,7 @@ def pct(value):
 
 
 def max_box_acc_cells(m: dict, with_thresholds: bool = False) -> dict:
-    """The MaxBoxAcc@IoU cells (percent) of a metrics JSON, one per IoU of its wsol_eval.maxboxacc_iou (and each
+    """The MaxBoxAcc@IoU cells (percent) of a metrics JSON, one per IoU of its evaluate_wsol.maxboxacc_iou (and each
     IoU's best threshold when asked), in IoU order."""
     ious = sorted(int(k.split("@")[1]) for k in m if k.startswith("MaxBoxAcc@"))
     cells = {f"MaxBoxAcc@{i}": pct(m[f"MaxBoxAcc@{i}"]) for i in ious}

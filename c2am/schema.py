@@ -24,7 +24,7 @@ def load_schema() -> dict:
 
 
 def section_props(section: str) -> dict:
-    """The schema's property specs of a settings section (e.g. "c2am_train"): type, bounds, default, description."""
+    """The schema's property specs of a settings section (e.g. "train_c2am"): type, bounds, default, description."""
     defs = load_schema()["$defs"]
     if f"{section}_props" not in defs:
         raise KeyError(f"the schema has no settings section {section!r}")

@@ -1,17 +1,19 @@
-"""Typed settings of every stage, one dataclass per section of the config schema.
+"""Typed settings of every stage, one frozen dataclass per section of the config schema.
 
-Defaults live only in c2am/config.schema.yaml: a dataclass here has no default values;
-`X.from_dict(values)` starts from the schema's defaults of its section, overlays `values`, rejects unknown keys
-and checks types and bounds against the schema. The field names are the schema's keys (a test checks that they
-match exactly), so a setting is spelled the same in config.yaml, on a stage's command line (`--batch-size`) and
-in code (`settings.batch_size`).
+The schema (c2am/config.schema.yaml) is the one place a setting is written down: `@section` gives a class one
+field per key of its section, so a new setting is its schema entry and the code that reads it. Defaults live only
+in the schema: `X.from_dict(values)` starts from the schema's defaults of its section, overlays `values`, rejects
+unknown keys and checks types and bounds against the schema. A setting is spelled the same in config.yaml, on a
+stage's command line (`--batch-size`) and in code (`settings.batch_size`).
 
     C2AMTrainSettings.from_dict({"epochs": 2})     # schema defaults for everything else
-    LoopSettings                                   # the knobs the one training loop reads (every trainer has them)
+    LoopSettings                                   # the keys the one training loop reads (every trainer has them)
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar, Mapping
 
@@ -22,6 +24,26 @@ from .schema import section_defaults, section_props
 
 class SettingsError(ValueError):
     """A setting of the wrong type or outside its range (the message names the key)."""
+
+
+_TYPES = {"integer": int, "number": float, "string": str, "boolean": bool, "array": list, "object": dict,
+          "null": type(None)}
+
+
+def _annotation(spec: dict):
+    types = spec["type"] if isinstance(spec["type"], list) else [spec["type"]]
+    return functools.reduce(operator.or_, (_TYPES[t] for t in types))
+
+
+def section(cls):
+    """A frozen dataclass with one field per key of the schema section cls.SECTION (in the schema's order); a
+    class that names REQUIRED_KEYS (e.g. the training loop's) must find them all in its section."""
+    props = section_props(cls.SECTION)
+    missing = [k for k in getattr(cls, "REQUIRED_KEYS", ()) if k not in props]
+    if missing:
+        raise TypeError(f"the schema section {cls.SECTION} lacks {missing}, which {cls.__name__} needs")
+    cls.__annotations__ = {k: _annotation(v) for k, v in props.items()}
+    return dataclass(frozen=True)(cls)
 
 
 @dataclass(frozen=True)
@@ -68,255 +90,122 @@ class Settings:
 # ----------------------------------------------------------------------------------------------- training
 @dataclass(frozen=True)
 class LoopSettings(Settings):
-    """The knobs of the one training loop (c2am.training.loop.fit); every trainer's section has them."""
+    """The keys the one training loop reads (c2am.training.loop.fit): every trainer's section has them."""
 
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float
-    weight_decay: float
-    head_lr_mult: float
-    schedule: str
-    poly_power: float
-    warmup_epochs: float
-    grad_clip: float
-    seed: int
-    workers: int
-    checkpoint_every_steps: int
-    amp: bool
-    channels_last: bool
-
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = (
+        "epochs", "batch_size", "lr", "momentum", "weight_decay", "head_lr_mult", "schedule", "poly_power",
+        "warmup_epochs", "grad_clip", "seed", "workers", "checkpoint_every_steps", "amp", "channels_last")
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("workers", "checkpoint_every_steps")
 
 
-@dataclass(frozen=True)
+@section
 class C2AMTrainSettings(LoopSettings):
-    SECTION: ClassVar[str] = "c2am_train"
+    SECTION: ClassVar[str] = "train_c2am"
     # the foreground decision is taken after training; the process count may change on resume (the state is
     # global); torch.compile only changes speed
     NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + ("fg_rule_images", "gpus", "nodes",
                                                                          "compile")
-
-    alpha: float
-    loss_variant: str
-    memory_size: int
-    resize: int
-    crop: int
-    hflip: bool
-    scale_min: float
-    color_jitter: float
-    head_init: str
-    head_padding: str
-    feature_stride: int
-    frozen_stages: int
-    bn_mode: str
-    train_bn_affine: bool
-    fg_rule_images: int
-    compile: bool
-    gpus: int
-    nodes: int
-    sync_bn: bool
 
 
 @dataclass(frozen=True)
 class PooledTrainSettings(LoopSettings):
     """Settings shared by the trainers of a backbone + pooling + linear head (localizer, classifier, CAMs)."""
 
-    crop: int
-    scale_min: float
-    hflip: bool
-    dropout: float
-    frozen_stages: int
-    bn_mode: str
-    train_bn_affine: bool
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = LoopSettings.REQUIRED_KEYS + (
+        "crop", "scale_min", "hflip", "dropout", "frozen_stages", "bn_mode", "train_bn_affine")
 
 
-@dataclass(frozen=True)
+@section
 class LocalizerTrainSettings(PooledTrainSettings):
-    SECTION: ClassVar[str] = "localizer_train"
+    SECTION: ClassVar[str] = "train_localizer"
     INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size", "test_batch_size")  # read by predict_psol only
     NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
 
-    min_box_keep: float
-    box_output: str
-    test_size: int
-    test_batch_size: int
 
-
-@dataclass(frozen=True)
+@section
 class ClassifierTrainSettings(PooledTrainSettings):
-    SECTION: ClassVar[str] = "classifier_train"
+    SECTION: ClassVar[str] = "train_classifier"
     INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size", "test_batch_size")
     NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
 
-    label_smoothing: float
-    test_size: int
-    test_batch_size: int
 
-
-@dataclass(frozen=True)
+@section
 class CamTrainSettings(PooledTrainSettings):
-    SECTION: ClassVar[str] = "cam_train"
-
-    output_stride: int
+    SECTION: ClassVar[str] = "train_cam"
 
 
-@dataclass(frozen=True)
+@section
 class CueTrainSettings(LoopSettings):
-    SECTION: ClassVar[str] = "cue_train"
+    SECTION: ClassVar[str] = "train_cue_model"
     INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size",)  # read by predict_cues only
     NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
 
-    crop: int
-    scale_min: float
-    hflip: bool
-    head_width: int
-    train_bn_affine: bool
-    frozen_stages: int
-    bn_mode: str
-    test_size: int
 
-
-@dataclass(frozen=True)
+@section
 class InitSettings(Settings):
     """A backbone initialisation (an entry of config.yaml's `inits`), converted by pretrain_init."""
 
     SECTION: ClassVar[str] = "init"
 
-    backbone: str
-    source: str
-    path: str | None
-    weights: str
-    input_scaling: str | None
-    seed: int
-    tf_padding: bool
-
 
 # ----------------------------------------------------------------------------------------------- WSOL
-@dataclass(frozen=True)
+@section
 class ExtractSettings(Settings):
-    SECTION: ClassVar[str] = "extract"
-
-    resize: int
-    crop: int | None
-    scales: list[float]
-    flip: bool
-    batch_size: int
-    workers: int
-    shard_size: int
-    amp: bool
-    channels_last: bool
-    compile: bool
+    SECTION: ClassVar[str] = "extract_maps"
 
 
-@dataclass(frozen=True)
+@section
 class BoxSettings(Settings):
-    SECTION: ClassVar[str] = "boxes"
-
-    normalization: str
-    threshold: float | str
-    threshold_grid_step: float
-    calib_fraction: float
-    calib_seed: int
-    all_contours: bool
-    upsample: bool
+    SECTION: ClassVar[str] = "make_boxes"
 
 
-@dataclass(frozen=True)
+@section
 class WsolEvalSettings(Settings):
-    SECTION: ClassVar[str] = "wsol_eval"
-
-    iou_threshold: float
-    strict: bool
-    maxboxacc_step: float
-    maxboxacc_iou: list[float]
+    SECTION: ClassVar[str] = "evaluate_wsol"
 
 
-@dataclass(frozen=True)
+@section
 class DDTSettings(Settings):
-    SECTION: ClassVar[str] = "ddt"
-
-    resize: int
-    group_by: str
-    output_stride: int
-    batch_size: int
-    workers: int
-    cache_mb: int
-    shard_size: int
-    amp: bool
-    channels_last: bool
+    SECTION: ClassVar[str] = "ddt_boxes"
 
 
-@dataclass(frozen=True)
+@section
 class PredictSettings(Settings):
     SECTION: ClassVar[str] = "predict"
 
-    size: int | None  # None: the threshold file's maps recipe, else the model's (foreground.inference_recipe)
-    scales: list[float] | None
-    flip: bool | None
-    batch_size: int
-    workers: int
-    previews: bool
-    amp: bool
-    refine: str
-    refine_max_side: int
-    masks: str
 
-
-@dataclass(frozen=True)
+@section
 class FgEvalSettings(Settings):
-    SECTION: ClassVar[str] = "fg_eval"
-
-    threshold: float
+    SECTION: ClassVar[str] = "evaluate_fg"
 
 
 # ----------------------------------------------------------------------------------------------- WSSS
-@dataclass(frozen=True)
+@section
 class CamInferSettings(Settings):
-    SECTION: ClassVar[str] = "cam_infer"
-
-    scales: list[float]
-    flip: bool
-    amp: bool
+    SECTION: ClassVar[str] = "make_cams"
 
 
-@dataclass(frozen=True)
+@section
 class CrfSettings(Settings):
-    """One dense CRF (c2am.wsss.crf), the same keys in every section that runs one: cue_labels and refine set
+    """One dense CRF (c2am.wsss.crf), the same keys in every section that runs one: make_cue_labels and refine set
     them; predict's CRF runs at the schema's defaults (CrfSettings.defaults())."""
 
     SECTION: ClassVar[str] = "crf"
-
-    crf_iterations: int
-    crf_gt_prob: float
-    crf_gaussian_sxy: float
-    crf_gaussian_compat: float
-    crf_bilateral_sxy: float
-    crf_bilateral_srgb: float
-    crf_bilateral_compat: float
 
     def crf(self, **changes) -> "CrfSettings":
         """The CRF part of a section's settings (`changes`: CRF keys set otherwise, e.g. PSA's bilateral kernel)."""
         return CrfSettings(**{f.name: changes.get(f.name, getattr(self, f.name)) for f in fields(CrfSettings)})
 
 
-@dataclass(frozen=True)
+@section
 class CueLabelSettings(CrfSettings):
-    SECTION: ClassVar[str] = "cue_labels"
-
-    normalization: str
-    threshold: float | None
+    SECTION: ClassVar[str] = "make_cue_labels"
 
 
-@dataclass(frozen=True)
+@section
 class RefineSettings(CrfSettings):
-    SECTION: ClassVar[str] = "refine"
+    SECTION: ClassVar[str] = "refine_cams"
 
-    thresholds: list[float]
-    crf_softmax_bilateral_sxy: float
-    crf_softmax_bilateral_srgb: float
-    crf_softmax_bg_power: float
-    crf_methods: list[str]
 
     @staticmethod
     def keys_of(method: str) -> list[str]:
@@ -330,19 +219,14 @@ class RefineSettings(CrfSettings):
 
 
 # ----------------------------------------------------------------------------------------------- outputs
-@dataclass(frozen=True)
+@section
 class FigureSettings(Settings):
     SECTION: ClassVar[str] = "figure"
 
-    n_images: int
-    seed: int
 
-
-@dataclass(frozen=True)
+@section
 class TableSettings(Settings):
     SECTION: ClassVar[str] = "tables"
-
-    decimals: int
 
 
 ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,

@@ -139,11 +139,11 @@ def table1(rows: list[dict], decimals: int) -> Table:
 # ----------------------------------------------------------------------------------------------- Table 2
 TABLE2_COLUMNS = ["method", "backbone", "init", "dataset", "split", "images", "GT-known Loc",
                   "box threshold", "GT-known Loc (authors' protocol, tuned on split)", "authors' threshold",
-                  "MaxBoxAccV2", "PxAP", "label", "note"]  # + MaxBoxAcc@IoU per wsol_eval.maxboxacc_iou
+                  "MaxBoxAccV2", "PxAP", "label", "note"]  # + MaxBoxAcc@IoU per evaluate_wsol.maxboxacc_iou
 TABLE2_TEXT = ("method", "backbone", "init", "dataset", "split", "images", "label", "note")
 TABLE2_NOTE = (
     "GT-known Loc: IoU >= 0.5 with a GT box. C2AM: box threshold chosen on the GT boxes of the training split "
-    "(all of it by default, boxes.calib_fraction), never on the evaluated split. DDT: positive projection on the "
+    "(all of it by default, make_boxes.calib_fraction), never on the evaluated split. DDT: positive projection on the "
     "first principal component of the class's deep descriptors (threshold 0; GT-known setting: images grouped by "
     "their class). Authors' protocol: best of 19 thresholds chosen on the evaluated split (optimistic). "
     "MaxBoxAccV2: Choe et al. 2020 (min-max maps, all contours, IoU 0.3/0.5/0.7). Centre box: size tuned on the "
@@ -330,7 +330,7 @@ TABLE_FG_NOTE = (
     "Level chosen on train: the best of the 255 levels on the training split's masks, its fg IoU on this "
     "split. C2AM self-trained: 1 - the background cue of the cue model trained on C2AM's pseudo labels (no "
     "labels, no masks), min-max scaled like the maps. DDT: one group (no labels), the experiment's init with "
-    "the stages.ddt settings, min-max scaled projection. "
+    "the stages.ddt_boxes settings, min-max scaled projection. "
     "Percentages.")
 
 
@@ -403,7 +403,7 @@ def fold_rows(rows: list[dict]) -> list[dict]:
         if any(sweep != sweeps[0] for sweep in sweeps.values()):
             raise ValueError(f"{root} {base}: the folds were scored at different MaxBoxAcc IoUs ("
                              + "; ".join(f"{sources[(root, base, k, i)]}: {', '.join(sweeps[i])}" for i in range(k))
-                             + "); evaluate them with the same wsol_eval.maxboxacc_iou")
+                             + "); evaluate them with the same evaluate_wsol.maxboxacc_iou")
         images = sum(r["images"] for r in ordered)
         correct = sum(r["correct boxes"] for r in ordered)
         mean = {c: sum(r[c] for r in ordered) / k for c in ordered[0] if c.startswith("MaxBoxAcc")}

@@ -24,8 +24,9 @@ import argparse
 from c2am.cli import add_dataset_args, add_settings, main, read_split, settings_of, stage_parser
 from c2am.data.decode import read_rgb
 from c2am.data.voc import read_mask
-from c2am.foreground_scores import REFINES, ForegroundScores, mask_score
+from c2am.foreground_scores import ForegroundScores
 from c2am.io import write_json
+from c2am.predict import REFINES, mask_score
 from c2am.progress import progress_bar
 from c2am.settings import FgEvalSettings, PredictSettings
 from c2am.wsol.boxes import normalize_map

@@ -27,7 +27,7 @@ from c2am.wsol.maps import MapStore
 def run(args: argparse.Namespace) -> None:
     box, evaluation = settings_of(args, BoxSettings), settings_of(args, WsolEvalSettings)
     if box.threshold != "auto":
-        raise ValueError("the foreground-rule ablation chooses one threshold per rule: boxes.threshold must be auto")
+        raise ValueError("the foreground-rule ablation chooses one threshold per rule: make_boxes.threshold must be auto")
     result = fg_rule_ablation(MapStore(args.train_maps), MapStore(args.eval_maps), read_split(args, args.train_split),
                               read_split(args, args.eval_split), box, evaluation)
     result.update({"split": args.eval_split, "settings": {**box.to_dict(), **evaluation.to_dict()}})

@@ -8,7 +8,7 @@ Writes: --out-dir/<image_id>.png and manifest.parquet (with the background fract
 
 By hand:
     python -m stages.make_cue_labels --maps results/demo_voc_effl0/maps/train --dataset-format voc \
-        --dataset-root results/data/demo/VOC2012 --split train --out-dir results/demo_voc_effl0/wsss/cue_labels
+        --dataset-root results/data/demo/VOC2012 --split train --out-dir results/demo_voc_effl0/wsss/make_cue_labels
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Reads:  --maps (extract_maps output).
 Writes: --out-dir/<image_id>.png and --out-dir/manifest.parquet (built as OUT.part, renamed when complete).
 
 By hand:
-    python -m stages.make_cues --maps results/demo_effl0/maps/train --out-dir results/demo_effl0/cues/train
+    python -m stages.make_cues --maps results/demo_effl0/maps/train --out-dir results/demo_effl0/raw_cues/train
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import json
 from pathlib import Path
 
 from c2am.cli import add_device_args, add_paths, add_settings, main, print_summary, settings_of, stage_parser
-from c2am.foreground import predict_folder
+from c2am.predict import predict_folder
 from c2am.settings import PredictSettings
 
 

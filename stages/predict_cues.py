@@ -45,7 +45,7 @@ def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     add_paths(p, "--model", "--out-dir", model="train_cue_model output")
     add_dataset_args(p)
-    p.add_argument("--test-size", type=int, default=None, help="default: the model's cue_train.test_size")
+    p.add_argument("--test-size", type=int, default=None, help="default: the model's train_cue_model.test_size")
     add_device_args(p)
     return p
 

@@ -23,42 +23,18 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from c2am.cli import add_dataset_args, add_paths, add_settings, main, read_split, settings_of, stage_parser
-from c2am.data.decode import read_rgb
-from c2am.data.voc import VOC_CLASSES, read_mask, write_mask
+from c2am.data.voc import VOC_CLASSES
 from c2am.io import atomic_dir, check_out_paths, image_file, write_json
 from c2am.settings import RefineSettings
-from c2am.progress import progress_bar
-from c2am.wsss.cams import cam_file, load_cams
-from c2am.wsss.cues import read_background
-from c2am.wsss.refine import METHODS, refine_image
-from c2am.wsss.scores import confusion, segmentation_scores
-
-
-def refine_one(job: tuple, args: argparse.Namespace, s: RefineSettings, threshold: float | None,
-               tmp: Path) -> np.ndarray:
-    """Refine one image's CAMs, write its label map, return its confusion matrix (errors name the image)."""
-    image_id, path, mask_path = job
-    try:
-        image = read_rgb(path)
-        size = (image.shape[1], image.shape[0])
-        keys, cams = load_cams(cam_file(args.cams, image_id), size=size)
-        background = None
-        if args.background in ("cue", "saliency"):
-            background = read_background(args.cues, image_id, size, args.background == "saliency")
-        labels = refine_image(args.background, image, cams, keys, s, threshold, background)
-        out = tmp / image_file(image_id)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        write_mask(out, labels)
-        return confusion(read_mask(mask_path), labels)
-    except (OSError, ValueError, KeyError, RuntimeError) as exc:
-        raise ValueError(f"image {image_id} ({path}, mask {mask_path}): {exc}") from exc
+from c2am.wsss.refine import METHODS
+from c2am.wsss.refine_split import refine_split
+from c2am.wsss.scores import segmentation_scores
 
 
 def legacy_refined(folder: Path, args: argparse.Namespace, records: list) -> set[str] | None:
@@ -86,18 +62,12 @@ def run(args: argparse.Namespace) -> None:
     if missing:
         raise FileNotFoundError(f"{len(missing)} images of split {args.split!r} have no segmentation mask, "
                                 f"e.g. {missing[:5]}")
-    jobs = [(r.image_id, r.path, r.mask_path) for r in records]
     # the label maps are named like the split's masks: never write into (or over) the folders they are read from
     folders = sorted({str(Path(p).parent) for r in records for p in (r.path, r.mask_path)})
     check_out_paths({"--out-dir": args.out_dir}, {f"--dataset-root images/masks folder {f}": f for f in folders})
     start = time.time()
     with atomic_dir(args.out_dir, partial(legacy_refined, args=args, records=records), "refine_cams") as tmp:
-        work = partial(refine_one, args=args, s=s, threshold=threshold, tmp=tmp)
-        if args.threads > 1:
-            with ProcessPoolExecutor(args.threads) as pool:
-                conf = sum(progress_bar(pool.map(work, jobs, chunksize=4), len(jobs), args.background, True))
-        else:
-            conf = sum(progress_bar(map(work, jobs), len(jobs), args.background, True))
+        conf = refine_split(records, args.background, args.cams, args.cues, s, threshold, tmp, args.threads)
     scores = segmentation_scores(conf)
     result = {"split": args.split, "images": len(records), "background": args.background, "threshold": threshold,
               "cams": args.cams, "cues": args.cues, "miou": scores["miou"], "fp_mean": scores["fp_mean"],

@@ -1,5 +1,5 @@
 """sweep-cam-threshold: mIoU of the constant-background baseline (argmax over [t, CAMs]) for every threshold t
-of refine.thresholds on a split with masks; the best t is what the CAMs / +dCRF columns use on every split
+of refine_cams.thresholds on a split with masks; the best t is what the CAMs / +dCRF columns use on every split
 (the usual protocol of CAM papers: the threshold is chosen on the train split's masks).
 
 Reads:  --cams (make_cams folder, or a folder of IRN / PuzzleCAM .npy files), masks of --split.

@@ -6,7 +6,7 @@ Writes: --out-model, --train-log (JSONL), --checkpoint (per epoch; a re-run resu
 
 By hand:
     python -m stages.train_cue_model --init results/init/effl0_imagenet.pt \
-        --labels results/demo_voc_effl0/wsss/cue_labels --dataset-format voc \
+        --labels results/demo_voc_effl0/wsss/make_cue_labels --dataset-format voc \
         --dataset-root results/data/demo/VOC2012 --split train --out-model results/demo_voc_effl0/wsss/cue_model.pt \
         --checkpoint results/demo_voc_effl0/wsss/cue_checkpoint.pt --train-log results/demo_voc_effl0/wsss/cue_log.jsonl
 """

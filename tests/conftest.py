@@ -46,7 +46,7 @@ def voc_cue_labels(demo_root, tmp_path_factory):
     from c2am.data.voc import read_mask
 
     records = read_voc(demo_root / "VOC2012", "train")[:8]
-    folder = tmp_path_factory.mktemp("cue_labels")
+    folder = tmp_path_factory.mktemp("make_cue_labels")
     labels = []
     for r in records:
         labels.append(folder / f"{r.image_id}.png")

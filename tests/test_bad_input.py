@@ -24,7 +24,7 @@ from c2am.data.decode import ImageDecodeError
 from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
 from c2am.wsol.gt_boxes import check_boxes_inside
-from c2am.foreground import predict_folder
+from c2am.predict import predict_folder
 from c2am.settings import C2AMTrainSettings, PredictSettings
 from c2am.training.c2am import train_c2am
 from c2am.training.checkpoint import TrainingError

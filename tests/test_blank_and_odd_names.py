@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from c2am.data.readers import listing_fingerprint, read_folder
-from c2am.foreground import predict_folder
+from c2am.predict import predict_folder
 from c2am.models.c2am import load_trained
 from c2am.settings import CueTrainSettings, ExtractSettings, PredictSettings
 from c2am.training.checkpoint import save_model

@@ -76,7 +76,7 @@ def test_the_shipped_configs_validate_within_the_size_bounds():
     for exp in cfg["experiments"]:  # predict's size: the threshold file's recipe (None) or a bounded number
         size = settings_for(cfg, "predict", {"exp": exp}).size
         assert size is None or 8 <= size <= 2048, (exp, size)
-        assert settings_for(cfg, "extract", {"exp": exp}).resize <= 2048, exp
+        assert settings_for(cfg, "extract_maps", {"exp": exp}).resize <= 2048, exp
     need(CUB10), need(COCO128)  # their active experiments read the real data, whose roots must exist
     folds = ["configs/cub10.yaml", "configs/cub10_folds.yaml"]
     candidates = [[*folds, str(p.relative_to(REPO))] for p in sorted((REPO / "configs" / "candidates").glob("*.yaml"))]

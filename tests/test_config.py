@@ -1,6 +1,7 @@
 """config.yaml validation: defaults, unknown keys, wrong types, cross references, flags."""
 
 import copy
+import re
 import shlex
 
 import pytest
@@ -23,26 +24,26 @@ def test_repository_config_is_valid():
 
 
 def test_settings_resolution_order(raw):
-    raw["stages"]["c2am_train"]["alpha"] = 0.3
+    raw["stages"]["train_c2am"]["alpha"] = 0.3
     raw["presets"]["cpu_cub"]["alpha"] = 0.4
     cfg = validate_config(raw)
-    assert settings_for(cfg, "c2am_train", {"exp": "cub10_effl0"}).alpha == 0.4  # preset beats stages
-    assert settings_for(cfg, "c2am_train", {"exp": "demo_effl0"}).alpha == 0.3  # no preset: stages
-    raw["experiments"]["cub10_effl0"]["c2am_train"] = {"alpha": 0.5}
-    assert settings_for(validate_config(raw), "c2am_train", {"exp": "cub10_effl0"}).alpha == 0.5
-    assert settings_for(cfg, "c2am_train", {"exp": "cub10_effl0"}).crop == 224  # schema default
+    assert settings_for(cfg, "train_c2am", {"exp": "cub10_effl0"}).alpha == 0.4  # preset beats stages
+    assert settings_for(cfg, "train_c2am", {"exp": "demo_effl0"}).alpha == 0.3  # no preset: stages
+    raw["experiments"]["cub10_effl0"]["train_c2am"] = {"alpha": 0.5}
+    assert settings_for(validate_config(raw), "train_c2am", {"exp": "cub10_effl0"}).alpha == 0.5
+    assert settings_for(cfg, "train_c2am", {"exp": "cub10_effl0"}).crop == 224  # schema default
 
 
 def test_unknown_key_names_key_place_and_suggestion(raw):
-    raw["experiments"]["demo_effl0"]["c2am_train"]["epoch"] = 3
+    raw["experiments"]["demo_effl0"]["train_c2am"]["epoch"] = 3
     with pytest.raises(ConfigError, match=r"unknown key 'epoch' \(did you mean 'epochs'\?\) under "
-                                          r"experiments.demo_effl0.c2am_train"):
+                                          r"experiments.demo_effl0.train_c2am"):
         validate_config(raw)
 
 
 def test_wrong_type_names_key_and_expected_type(raw):
-    raw["stages"]["extract"]["batch_size"] = "big"
-    with pytest.raises(ConfigError, match=r"stages.extract.batch_size = 'big' has the wrong type; expected integer"):
+    raw["stages"]["extract_maps"]["batch_size"] = "big"
+    with pytest.raises(ConfigError, match=r"stages.extract_maps.batch_size = 'big' has the wrong type; expected integer"):
         validate_config(raw)
 
 
@@ -60,8 +61,8 @@ def test_bad_enum_and_cross_references(raw):
     with pytest.raises(ConfigError, match="active_experiments lists 'ghost'"):
         validate_config(bad)
     bad = copy.deepcopy(raw)
-    bad["stages"]["boxes"]["threshold"] = 1.5
-    with pytest.raises(ConfigError, match="boxes.threshold"):
+    bad["stages"]["make_boxes"]["threshold"] = 1.5
+    with pytest.raises(ConfigError, match="make_boxes.threshold"):
         validate_config(bad)
 
 
@@ -79,7 +80,7 @@ def test_flags_round_trip_through_the_stage_parser():
     from stages import train_c2am
 
     cfg = load_config(REPO / "config.yaml")
-    settings = settings_for(cfg, "c2am_train", {"exp": "demo_effl0"}).replace(workers=1, compile=True)
+    settings = settings_for(cfg, "train_c2am", {"exp": "demo_effl0"}).replace(workers=1, compile=True)
     what, how = setting_flags(settings)
     assert what == "--crop 128 --epochs 6 --fg-rule-images 96 --lr 0.001 --resize 144"  # the demo's own values
     assert how == "--compile --workers 1"  # x-run-only: outside the tracked params
@@ -96,12 +97,12 @@ def test_null_and_number_or_string_flags_round_trip():
     from stages import choose_threshold, extract_maps
 
     cfg = load_config(REPO / "config.yaml")
-    ex = settings_for(cfg, "extract", {"exp": "demo_effl0"})
+    ex = settings_for(cfg, "extract_maps", {"exp": "demo_effl0"})
     assert ex.crop is None
     args = extract_maps.parser().parse_args(["--model", "m", "--dataset-format", "cub", "--dataset-root", "r",
                                              "--split", "test", "--out-dir", "o", *stage_args(ex)])
     assert settings_of(args, ExtractSettings) == ex and args.crop is None and args.resize == 160
-    bx = settings_for(cfg, "boxes", {"exp": "demo_effl0"}).replace(threshold=0.35)
+    bx = settings_for(cfg, "make_boxes", {"exp": "demo_effl0"}).replace(threshold=0.35)
     args = choose_threshold.parser().parse_args(["--maps", "m", "--dataset-format", "cub", "--dataset-root", "r",
                                                  "--split", "train", "--out", "o", *stage_args(bx)])
     assert settings_of(args, BoxSettings) == bx and args.threshold == 0.35
@@ -111,20 +112,20 @@ def test_null_and_number_or_string_flags_round_trip():
 
 
 def test_crop_larger_than_resize_is_rejected(raw):
-    raw["experiments"]["demo_effl0"]["extract"]["crop"] = 200
-    with pytest.raises(ConfigError, match="extract.crop = 200 of experiment demo_effl0 is larger than extract.resize"):
+    raw["experiments"]["demo_effl0"]["extract_maps"]["crop"] = 200
+    with pytest.raises(ConfigError, match="extract_maps.crop = 200 of experiment demo_effl0 is larger than extract_maps.resize"):
         validate_config(raw)
 
 
 def test_localizer_and_classifier_recipes_resolve_in_order(raw):
-    raw["stages"]["localizer_train"] = {"epochs": 3, "lr": 0.3}
+    raw["stages"]["train_localizer"] = {"epochs": 3, "lr": 0.3}
     cfg = validate_config(raw)
-    loc = settings_for(cfg, "localizer_train", {"localizer": "effl0_demo"})  # preset cpu_small; settings: epochs
+    loc = settings_for(cfg, "train_localizer", {"localizer": "effl0_demo"})  # preset cpu_small; settings: epochs
     assert loc.lr == 0.05 and loc.epochs == 30 and loc.crop == 128 and loc.momentum == 0.9
-    assert settings_for(cfg, "localizer_train", {"localizer": "r50_psol"}).lr == 0.002  # the PSOL preset
-    assert settings_for(cfg, "classifier_train", {"classifier": "effb7_paper"}).crop == 448
-    assert settings_for(cfg, "localizer_train").lr == 0.3  # no recipe in the job: stages.localizer_train
-    assert settings_for(cfg, "ddt").resize == 448 and settings_for(cfg, "ddt").group_by == "class"
+    assert settings_for(cfg, "train_localizer", {"localizer": "r50_psol"}).lr == 0.002  # the PSOL preset
+    assert settings_for(cfg, "train_classifier", {"classifier": "effb7_paper"}).crop == 448
+    assert settings_for(cfg, "train_localizer").lr == 0.3  # no recipe in the job: stages.train_localizer
+    assert settings_for(cfg, "ddt_boxes").resize == 448 and settings_for(cfg, "ddt_boxes").group_by == "class"
     assert cfg["experiments"]["cub10_mnv2"]["pseudo_boxes"] == ["c2am", "ddt"]  # default
     assert cfg["experiments"]["cub10_mnv2"]["localizers"] == []
 
@@ -140,8 +141,8 @@ def test_localizer_and_classifier_recipes_resolve_in_order(raw):
      "is not one of ['c2am', 'ddt']"),
     (lambda r: r["localizers"]["effl0_demo"]["settings"].update(lr="fast"),
      "localizers.effl0_demo.settings.lr = 'fast' has the wrong type"),
-    (lambda r: r["stages"].update(ddt={"group": "class"}),
-     "unknown key 'group' (did you mean 'group_by'?) under stages.ddt"),
+    (lambda r: r["stages"].update(ddt_boxes={"group": "class"}),
+     "unknown key 'group' (did you mean 'group_by'?) under stages.ddt_boxes"),
     (lambda r: r["experiments"]["demo_effl0"].update(classifiers=["effl0_demo", "effl0_demo"]),
      "has non-unique elements"),
     (lambda r: r["localizers"]["effl0_demo"]["settings"].update(min_box_keep=0),
@@ -163,16 +164,16 @@ def test_ddt_defaults_follow_the_dataset_layout(raw):
     raw["experiments"]["voc_effl0"]["ddt"] = True
     with pytest.raises(ConfigError, match="experiments.voc_effl0.ddt asks for DDT, which groups images by class"):
         validate_config(raw)
-    raw["stages"]["ddt"]["group_by"] = "all"
+    raw["stages"]["ddt_boxes"]["group_by"] = "all"
     assert validate_config(raw)["experiments"]["voc_effl0"]["pseudo_boxes"] == ["c2am", "ddt"]
 
 
 def test_experiment_level_evaluation_conflicts_with_shared_ddt_rows(raw):
-    raw["experiments"]["cub10_effl0"]["wsol_eval"] = {"strict": True}
-    with pytest.raises(ConfigError, match="its DDT rows .* use stages.wsol_eval"):
+    raw["experiments"]["cub10_effl0"]["evaluate_wsol"] = {"strict": True}
+    with pytest.raises(ConfigError, match="its DDT rows .* use stages.evaluate_wsol"):
         validate_config(raw)
     raw["experiments"]["cub10_effl0"].update(ddt=False, pseudo_boxes=["c2am"])
-    assert validate_config(raw)["experiments"]["cub10_effl0"]["wsol_eval"] == {"strict": True}
+    assert validate_config(raw)["experiments"]["cub10_effl0"]["evaluate_wsol"] == {"strict": True}
 
 
 def test_c2am_extra_data_must_name_another_dataset(raw):
@@ -191,15 +192,31 @@ def test_only_settings_that_differ_from_the_defaults_reach_the_command(raw):
     """A setting at its schema default adds no flag (so a new setting with a default changes no command and re-runs
     nothing); setting one adds exactly its flag."""
     cfg = validate_config(raw)
-    extract = setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))
+    extract = setting_flags(settings_for(cfg, "extract_maps", {"exp": "demo_effl0"}))
     assert extract == ("--crop none --resize 160", "--batch-size 16")
     assert setting_flags(settings_for(cfg, "predict", {"exp": "demo_effl0"})) == ("", "")
-    raw["experiments"]["demo_effl0"]["extract"]["scales"] = [1.0, 1.5]
+    raw["experiments"]["demo_effl0"]["extract_maps"]["scales"] = [1.0, 1.5]
     raw["experiments"]["demo_effl0"].setdefault("predict", {})["flip"] = True
     cfg = validate_config(raw)
-    flags = setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))[0]
+    flags = setting_flags(settings_for(cfg, "extract_maps", {"exp": "demo_effl0"}))[0]
     assert flags == "--crop none --resize 160 --scales 1.0 1.5"
     assert setting_flags(settings_for(cfg, "predict", {"exp": "demo_effl0"})) == ("--flip", "")
-    raw["experiments"]["demo_effl0"]["extract"]["resize"] = 480  # the default, given explicitly: no flag
+    raw["experiments"]["demo_effl0"]["extract_maps"]["resize"] = 480  # the default, given explicitly: no flag
     cfg = validate_config(raw)
-    assert setting_flags(settings_for(cfg, "extract", {"exp": "demo_effl0"}))[0] == "--crop none --scales 1.0 1.5"
+    assert setting_flags(settings_for(cfg, "extract_maps", {"exp": "demo_effl0"}))[0] == "--crop none --scales 1.0 1.5"
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda r: r["stages"].update(extract={"resize": 320}), "stages.extract is now stages.extract_maps"),
+    (lambda r: r["experiments"]["demo_effl0"].update(c2am_train={"epochs": 2}),
+     "experiments.demo_effl0.c2am_train is now experiments.demo_effl0.train_c2am"),
+    (lambda r: r["stages"].update(ddt={"resize": 320}), "stages.ddt is now stages.ddt_boxes"),
+])
+def test_an_earlier_section_name_says_the_new_one(raw, edit, message):
+    edit(raw)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(raw)
+    raw["experiments"]["demo_effl0"].pop("c2am_train", None)
+    raw["stages"].pop("extract", None), raw["stages"].pop("ddt", None)
+    raw["experiments"]["demo_effl0"]["ddt"] = False  # an experiment's ddt is its DDT rows, not a section
+    assert validate_config(raw)["experiments"]["demo_effl0"]["ddt"] is False

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from c2am.foreground_scores import ForegroundScores, best_level, foreground_truth, mask_score
+from c2am.foreground_scores import ForegroundScores, best_level, foreground_truth
+from c2am.predict import mask_score
 from c2am.settings import CrfSettings
 from c2am.wsss.crf import crf_foreground
 

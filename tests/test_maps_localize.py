@@ -81,7 +81,7 @@ def test_threshold_is_chosen_on_the_calibration_part_of_train_only(tmp_path):
 
 
 def test_threshold_choice_counts_a_box_as_the_evaluation_does(tmp_path):
-    """The calibration threshold honours wsol_eval.iou_threshold and .strict (it hard-coded IoU >= 0.5)."""
+    """The calibration threshold honours evaluate_wsol.iou_threshold and .strict (it hard-coded IoU >= 0.5)."""
     g = Geometry(8, 8, 8, 8, 0, 0, 8, 8)
     ramp = np.tile(np.linspace(0, 1, 8, dtype=np.float32), (8, 1))
     records = [ImageRecord(f"t{i}", tmp_path / f"{i}.jpg", "train", boxes=((6.0, 0.0, 8.0, 8.0),)) for i in range(10)]

@@ -15,7 +15,7 @@ import pytest
 import c2am.io as io
 from c2am.cli import main
 from c2am.data.decode import Geometry
-from c2am.foreground import predict_folder
+from c2am.predict import predict_folder
 from c2am.settings import PredictSettings
 from c2am.wsol.maps import MapWriter
 

@@ -59,7 +59,7 @@ def _predict_on_test_images(tmp_path):
         link.symlink_to(r.path)
     exp = tmp_path / "results" / "cub10_effl0"
     start = time.time()
-    from c2am.foreground import predict_folder
+    from c2am.predict import predict_folder
 
     from c2am.settings import PredictSettings
 

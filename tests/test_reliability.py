@@ -24,7 +24,7 @@ from c2am.data.readers import read_cub
 from c2am.data.records import ImageRecord
 from c2am.data.voc import write_mask
 from c2am.data.readers import listing_fingerprint
-from c2am.foreground import predict_folder
+from c2am.predict import predict_folder
 from c2am.models.inits import InitError, build_init
 from c2am.settings import C2AMTrainSettings, PredictSettings, WsolEvalSettings
 from c2am.training.c2am import train_c2am
@@ -45,7 +45,7 @@ def test_failed_rerun_keeps_the_previous_model_maps_and_log(copy_of_demo_pipelin
     model = (c2am / "model.pt").read_bytes()
     log = (c2am / "train_log.jsonl").read_text()
     maps = sorted(p.name for p in (work / "results" / "demo_effl0" / "maps" / "train").iterdir())
-    broken = edited_config(tmp_path, {"experiments.demo_effl0.c2am_train.frozen_stages": 9})  # fails at once
+    broken = edited_config(tmp_path, {"experiments.demo_effl0.train_c2am.frozen_stages": 9})  # fails at once
     proc = snakemake(work, target, configfiles=(broken,))
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
@@ -335,7 +335,7 @@ def test_a_training_whose_snakemake_is_gone_stops_with_a_checkpoint(tmp_path, de
 # ----------------------------------------------------------------------------------------------- 7. config edges
 def test_config_errors_name_the_overlay_that_set_the_key(tmp_path):
     overlay = tmp_path / "mine.yaml"
-    overlay.write_text("experiments:\n  demo_effl0:\n    c2am_train: {epoch: 3}\n")
+    overlay.write_text("experiments:\n  demo_effl0:\n    train_c2am: {epoch: 3}\n")
     with pytest.raises(ConfigError, match=r"^.*mine\.yaml: unknown key 'epoch'"):
         load_config(REPO / "config.yaml", overlay)
     overlay.write_text("experiments:\n  demo_effl0:\n    dataset: nope\n")
@@ -355,8 +355,8 @@ def test_empty_malformed_and_repeated_key_config_files_name_file_and_line(tmp_pa
     (tmp_path / "bad.yaml").write_text("stages:\n  boxes: {calib_fraction: 0.3\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml:3: not valid YAML"):
         read_config_file(tmp_path / "bad.yaml")
-    (tmp_path / "twice.yaml").write_text("stages:\n  boxes: {calib_fraction: 0.3}\n  boxes: {calib_fraction: 0.2}\n")
-    with pytest.raises(ConfigError, match=r"twice\.yaml:3: not valid YAML \(key 'boxes' is given twice \(first on "
+    (tmp_path / "twice.yaml").write_text("stages:\n  make_boxes: {calib_fraction: 0.3}\n  make_boxes: {calib_fraction: 0.2}\n")
+    with pytest.raises(ConfigError, match=r"twice\.yaml:3: not valid YAML \(key 'make_boxes' is given twice \(first on "
                                           r"line 2\)\)"):
         read_config_file(tmp_path / "twice.yaml")
     proc = subprocess.run([sys.executable, "-m", "c2am.config", str(tmp_path / "empty.yaml")], capture_output=True,
@@ -366,8 +366,8 @@ def test_empty_malformed_and_repeated_key_config_files_name_file_and_line(tmp_pa
 
 def test_out_of_range_cue_threshold_and_a_root_results_dir_are_rejected():
     raw = read_config_file(REPO / "config.yaml")
-    raw["stages"]["cue_labels"]["threshold"] = 7
-    with pytest.raises(ConfigError, match="stages.cue_labels.threshold: 7 is greater than or equal to the maximum"):
+    raw["stages"]["make_cue_labels"]["threshold"] = 7
+    with pytest.raises(ConfigError, match="stages.make_cue_labels.threshold: 7 is greater than or equal to the maximum"):
         validate_config(raw)
     raw = read_config_file(REPO / "config.yaml")
     for bad in ("", "/", "  "):

@@ -37,38 +37,38 @@ CAMS = {"all", "make_cams", "sweep_cam_threshold", "refine_baseline", "refine_c2
 PSOL = {"all", "evaluate_psol", "table1", "figure_wsol", "figure_training"}
 
 EDITS = {  # dotted key, value, the rules that must re-run
-    "c2am_train (experiment)": ("experiments.demo_effl0.c2am_train.lr", 0.002, C2AM),
-    "c2am_train (stages: both experiments)": ("stages.c2am_train.momentum", 0.8, C2AM | CUE_MODEL | {"make_cue_labels"}),
-    "extract": ("experiments.demo_effl0.extract.resize", 176, MAPS),
-    "boxes": ("experiments.demo_effl0.boxes.threshold_grid_step", 0.1, BOXES),
-    "wsol_eval": ("stages.wsol_eval.maxboxacc_step", 0.02,
+    "train_c2am (experiment)": ("experiments.demo_effl0.train_c2am.lr", 0.002, C2AM),
+    "train_c2am (stages: both experiments)": ("stages.train_c2am.momentum", 0.8, C2AM | CUE_MODEL | {"make_cue_labels"}),
+    "extract": ("experiments.demo_effl0.extract_maps.resize", 176, MAPS),
+    "boxes": ("experiments.demo_effl0.make_boxes.threshold_grid_step", 0.1, BOXES),
+    "evaluate_wsol": ("stages.evaluate_wsol.maxboxacc_step", 0.02,
                   {"all", "evaluate_wsol", "evaluate_ddt", "evaluate_psol", "table1", "table2", "table3", "table6"}),
-    "ddt": ("stages.ddt.resize", 160, PSOL | {"ddt_boxes", "evaluate_ddt", "table2", "table3", "train_localizer",
+    "ddt": ("stages.ddt_boxes.resize", 160, PSOL | {"ddt_boxes", "evaluate_ddt", "table2", "table3", "train_localizer",
                                               "predict_localizer", "ddt_maps_all", "evaluate_fg", "table_fg"}),
-    "localizer_train": ("localizers.effl0_demo.settings.lr", 0.003, PSOL | {"train_localizer", "predict_localizer"}),
-    "classifier_train": ("classifiers.effl0_demo.settings.lr", 0.003, PSOL | {"train_classifier", "predict_classifier"}),
-    "cam_train": ("cams.effl0_cam_demo.settings.epochs", 7, CAMS | {"train_cam", "figure_training"}),
-    "cam_infer": ("stages.cam_infer.flip", False, CAMS),
-    "cue_labels": ("experiments.demo_voc_effl0.cue_labels.threshold", 0.4, CUE_MODEL | {"make_cue_labels"}),
-    "cue_train": ("experiments.demo_voc_effl0.cue_train.epochs", 9, CUE_MODEL),
-    "cue_train.test_size": ("experiments.demo_voc_effl0.cue_train.test_size", 192, CUES),
-    "refine": ("stages.refine.crf_iterations", 5, {"all", "refine_baseline", "table5"}),
+    "train_localizer": ("localizers.effl0_demo.settings.lr", 0.003, PSOL | {"train_localizer", "predict_localizer"}),
+    "train_classifier": ("classifiers.effl0_demo.settings.lr", 0.003, PSOL | {"train_classifier", "predict_classifier"}),
+    "train_cam": ("cams.effl0_cam_demo.settings.epochs", 7, CAMS | {"train_cam", "figure_training"}),
+    "make_cams": ("stages.make_cams.flip", False, CAMS),
+    "make_cue_labels": ("experiments.demo_voc_effl0.make_cue_labels.threshold", 0.4, CUE_MODEL | {"make_cue_labels"}),
+    "train_cue_model": ("experiments.demo_voc_effl0.train_cue_model.epochs", 9, CUE_MODEL),
+    "train_cue_model.test_size": ("experiments.demo_voc_effl0.train_cue_model.test_size", 192, CUES),
+    "refine": ("stages.refine_cams.crf_iterations", 5, {"all", "refine_baseline", "table5"}),
     "figure": ("stages.figure.n_images", 6, {"all", "figure_maps", "figure_wsol", "figure_wsss"}),
     "tables": ("stages.tables.decimals", 3, {"all", "table1", "table2", "table3", "table4", "table5", "table6", "table_fg"}),
     "predict.size": ("experiments.demo_effl0.predict.size", 192, PREDICT),
     "predict.refine": ("experiments.demo_effl0.predict.refine", "none", PREDICT),
     "predict (stages)": ("stages.predict.previews", False, PREDICT),
-    "fg_eval": ("stages.fg_eval.threshold", 0.4, {"all", "evaluate_fg", "table_fg"}),
+    "evaluate_fg": ("stages.evaluate_fg.threshold", 0.4, {"all", "evaluate_fg", "table_fg"}),
     # how a job runs, not what it writes (the device, x-run-only settings): nothing re-runs
     "device": ("device", "auto", set()),
-    "c2am_train.workers": ("experiments.demo_effl0.c2am_train.workers", 1, set()),
-    "c2am_train.checkpoint_every_steps": ("stages.c2am_train.checkpoint_every_steps", 50, set()),
-    "extract.batch_size": ("experiments.demo_effl0.extract.batch_size", 4, set()),
-    "ddt.cache_mb": ("stages.ddt.cache_mb", 64, set()),
+    "train_c2am.workers": ("experiments.demo_effl0.train_c2am.workers", 1, set()),
+    "train_c2am.checkpoint_every_steps": ("stages.train_c2am.checkpoint_every_steps", 50, set()),
+    "extract_maps.batch_size": ("experiments.demo_effl0.extract_maps.batch_size", 4, set()),
+    "ddt_boxes.cache_mb": ("stages.ddt_boxes.cache_mb", 64, set()),
     "predict.workers": ("stages.predict.workers", 0, set()),
-    "localizer_train.test_batch_size": ("localizers.effl0_demo.settings.test_batch_size", 8, set()),
+    "train_localizer.test_batch_size": ("localizers.effl0_demo.settings.test_batch_size", 8, set()),
     # a setting given at its schema default changes no command
-    "c2am_train.seed at its default": ("stages.c2am_train.seed", 0, set()),
+    "train_c2am.seed at its default": ("stages.train_c2am.seed", 0, set()),
 }
 
 
@@ -150,8 +150,8 @@ def work_copy(built, tmp_path):
 
 
 @pytest.mark.parametrize("target, rule, edit", [
-    ("results/demo_effl0/c2am/model.pt", "train_c2am", ("experiments.demo_effl0.c2am_train.lr", 0.002)),
-    ("results/demo_effl0/maps/train", "extract_maps", ("experiments.demo_effl0.extract.resize", 176)),
+    ("results/demo_effl0/c2am/model.pt", "train_c2am", ("experiments.demo_effl0.train_c2am.lr", 0.002)),
+    ("results/demo_effl0/maps/train", "extract_maps", ("experiments.demo_effl0.extract_maps.resize", 176)),
 ])
 def test_a_failed_job_keeps_its_previous_output_and_the_next_run_retries_it(built, tmp_path, target, rule, edit):
     """Snakemake restores a failed job's kept output and forgets the job's recorded params: without the done
@@ -191,7 +191,7 @@ def test_a_second_workflow_on_the_same_results_dir_is_refused_and_touches_nothin
     still training; without --nolock, Snakemake's own lock lets two workflows on different experiments of one
     results folder run. Both are refused before any job is prepared."""
     work = work_copy(built, tmp_path)
-    edited = overlay(tmp_path / "edited.yaml", built / "photos", ("experiments.demo_effl0.c2am_train.lr", 0.002))
+    edited = overlay(tmp_path / "edited.yaml", built / "photos", ("experiments.demo_effl0.train_c2am.lr", 0.002))
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(REPO), str(work / "results")], stdout=subprocess.PIPE,
                               text=True)
     try:

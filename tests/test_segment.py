@@ -41,16 +41,16 @@ def test_segment_run_adds_a_folder_dataset_an_experiment_and_a_predict_folder_wi
                                        "eval_split": "all", "generate": None}
     assert cfg["predict_folders"]["mine"] == str(folder)
     # the default views, 3080 and 770, over 7 photos: 440 and 110 epochs
-    assert settings_for(cfg, "c2am_train", {"exp": "mine"}).epochs == 440
-    assert settings_for(cfg, "cue_train", {"exp": "mine"}).epochs == 110
+    assert settings_for(cfg, "train_c2am", {"exp": "mine"}).epochs == 440
+    assert settings_for(cfg, "train_cue_model", {"exp": "mine"}).epochs == 110
     # the recipe: preset, extraction, fixed box threshold, cue labels at 0.5, self-trained masks
-    assert settings_for(cfg, "c2am_train", {"exp": "mine"}).lr == cfg["presets"]["cpu_cub_2026_12_02"]["lr"]
-    assert settings_for(cfg, "extract", {"exp": "mine"}).scales == [1.0, 1.25, 1.5]
-    assert settings_for(cfg, "boxes", {"exp": "mine"}).threshold == 0.5
+    assert settings_for(cfg, "train_c2am", {"exp": "mine"}).lr == cfg["presets"]["cpu_cub_lr6e4"]["lr"]
+    assert settings_for(cfg, "extract_maps", {"exp": "mine"}).scales == [1.0, 1.25, 1.5]
+    assert settings_for(cfg, "make_boxes", {"exp": "mine"}).threshold == 0.5
     assert settings_for(cfg, "predict", {"exp": "mine"}).masks == "self_trained"
-    many = _raw_config(tmp_path, {"images": str(folder), "views": {"c2am_train": 2, "cue_train": 11}})
-    assert settings_for(many, "c2am_train", {"exp": "photos"}).epochs == 1  # round(2 / 7) = 0 -> at least 1
-    assert settings_for(many, "cue_train", {"exp": "photos"}).epochs == 2  # round(11 / 7) = 2
+    many = _raw_config(tmp_path, {"images": str(folder), "views": {"train_c2am": 2, "train_cue_model": 11}})
+    assert settings_for(many, "train_c2am", {"exp": "photos"}).epochs == 1  # round(2 / 7) = 0 -> at least 1
+    assert settings_for(many, "train_cue_model", {"exp": "photos"}).epochs == 2  # round(11 / 7) = 2
     assert "photos" not in _raw_config(tmp_path, {})["experiments"]  # no folder, no run
 
 
@@ -58,7 +58,7 @@ def test_segment_run_adds_a_folder_dataset_an_experiment_and_a_predict_folder_wi
     ({"images": "/no/such/folder"}, "segment.images: image folder not found: /no/such/folder"),
     ({"name": "demo_effl0"}, "segment.name = 'demo_effl0' is already a key of experiments"),
     ({"recipe": {"dataset": "demo"}}, "segment.recipe.dataset: the segment run's dataset is segment.images"),
-    ({"recipe": {"extract": {"resize": "big"}}}, "segment.recipe.extract.resize: 'big' is not of type"),
+    ({"recipe": {"extract_maps": {"resize": "big"}}}, "segment.recipe.extract_maps.resize: 'big' is not of type"),
     ({"name": "../up"}, "does not match"),
     ({"images": str(REPO)}, f"segment.images = {REPO} holds the results folder"),
     ({"images": str(REPO / "README.md")}, "is a file, not a folder"),
@@ -87,7 +87,7 @@ def test_gallery_escapes_names_sorts_by_foreground_and_flags_empty_maps_and_mask
 
 
 def test_preview_dims_the_background_and_outlines_the_mask_and_box_in_colour_blind_safe_colours():
-    from c2am.foreground import BOX_RGB, OUTLINE_RGB, overlay
+    from c2am.predict import BOX_RGB, OUTLINE_RGB, overlay
 
     img = np.full((100, 100, 3), (200, 30, 30), np.uint8)  # a red photo: a red tint would vanish on it
     mask = np.zeros((100, 100), bool)
@@ -102,7 +102,7 @@ def test_preview_dims_the_background_and_outlines_the_mask_and_box_in_colour_bli
 
 # ------------------------------------------------------------------------------------------- predict's recipe
 def test_predict_runs_at_the_thresholds_maps_recipe_unless_given_else_at_the_models_resize():
-    from c2am.foreground import inference_recipe
+    from c2am.predict import inference_recipe
     from c2am.settings import PredictSettings
 
     default = PredictSettings.from_dict({})
@@ -132,7 +132,7 @@ def test_threshold_file_gives_predict_the_maps_recipe(tmp_path):
 
 def test_predict_warns_when_a_demo_model_meets_other_photos_and_when_most_masks_are_empty(
         tmp_path, demo_root, trained):
-    from c2am.foreground import predict_folder
+    from c2am.predict import predict_folder
     from c2am.settings import PredictSettings
 
     settings = PredictSettings.from_dict({"size": 64, "workers": 0, "refine": "none"})
@@ -151,9 +151,9 @@ def test_predict_warns_when_a_demo_model_meets_other_photos_and_when_most_masks_
 
 
 # ----------------------------------------------------------------------------------------- the whole run, tiny
-TINY_RECIPE = {"c2am_train": {"batch_size": 4, "resize": 72, "crop": 64, "workers": 1, "fg_rule_images": 8},
-               "extract": {"resize": 80, "batch_size": 8, "workers": 1, "scales": [1.0, 1.25]},
-               "cue_train": {"batch_size": 4, "crop": 64, "test_size": 64, "workers": 1},
+TINY_RECIPE = {"train_c2am": {"batch_size": 4, "resize": 72, "crop": 64, "workers": 1, "fg_rule_images": 8},
+               "extract_maps": {"resize": 80, "batch_size": 8, "workers": 1, "scales": [1.0, 1.25]},
+               "train_cue_model": {"batch_size": 4, "crop": 64, "test_size": 64, "workers": 1},
                "predict": {"workers": 1, "refine_max_side": 64}}
 
 
@@ -164,7 +164,7 @@ def test_snakemake_segment_trains_on_the_folder_and_writes_masks_boxes_and_a_gal
     before = {p.name: p.read_bytes() for p in photos.iterdir()}
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(yaml.safe_dump({"device": "cpu", "active_experiments": [], "segment": {
-        "images": str(photos), "name": "mine", "views": {"c2am_train": 16, "cue_train": 8}, "recipe": TINY_RECIPE}}))
+        "images": str(photos), "name": "mine", "views": {"train_c2am": 16, "train_cue_model": 8}, "recipe": TINY_RECIPE}}))
     work = tmp_path / "work"
     proc = snakemake(work, "segment", configfiles=(overlay,))
     assert proc.returncode == 0, proc.stderr[-3000:]

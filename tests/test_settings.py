@@ -30,18 +30,32 @@ def test_settings_fields_are_the_schema_keys_and_have_no_defaults_of_their_own(c
 
 
 def test_every_trainer_has_the_loop_settings():
-    loop = {f.name for f in dataclasses.fields(LoopSettings)}
+    loop = set(LoopSettings.REQUIRED_KEYS)
+    assert len(loop) == 15
     for cls in (C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
                 CueTrainSettings):
-        assert issubclass(cls, LoopSettings) and loop <= set(section_props(cls.SECTION))
+        assert issubclass(cls, LoopSettings) and loop <= {f.name for f in dataclasses.fields(cls)}
+
+
+def test_a_settings_class_is_its_schema_section_and_refuses_a_section_without_its_required_keys():
+    from c2am.settings import section
+
+    assert [f.name for f in dataclasses.fields(FigureSettings)] == ["n_images", "seed"]
+    assert C2AMTrainSettings.__annotations__["crop"] is int and PredictSettings.__annotations__["size"] == int | None
+
+    class NotATrainer(LoopSettings):
+        SECTION = "figure"
+
+    with pytest.raises(TypeError, match=r"the schema section figure lacks \['epochs', 'batch_size'"):
+        section(NotATrainer)
 
 
 def test_settings_reject_unknown_keys_wrong_types_and_out_of_range_values():
-    with pytest.raises(KeyError, match=r"unknown c2am_train settings \['epoch'\]"):
+    with pytest.raises(KeyError, match=r"unknown train_c2am settings \['epoch'\]"):
         C2AMTrainSettings.from_dict({"epoch": 3})
-    with pytest.raises(SettingsError, match="c2am_train.epochs"):
+    with pytest.raises(SettingsError, match="train_c2am.epochs"):
         C2AMTrainSettings.from_dict({"epochs": "ten"})
-    with pytest.raises(SettingsError, match="boxes.calib_fraction"):
+    with pytest.raises(SettingsError, match="make_boxes.calib_fraction"):
         BoxSettings.from_dict({"calib_fraction": 0})
     with pytest.raises(KeyError, match=r"init settings need \['backbone', 'source'\]"):
         InitSettings.from_dict({})
@@ -61,17 +75,17 @@ def test_library_keyword_defaults_equal_the_schema():
     # the CRF functions take one CrfSettings and have no keyword defaults of their own
     assert not any(_defaults(f) for f in (crf.dense_crf, crf.crf_marginals, crf.crf_from_labels, crf.crf_from_scores,
                                           crf.crf_foreground))
-    refine, cue_labels = section_defaults("refine"), section_defaults("cue_labels")
+    refine, make_cue_labels = section_defaults("refine_cams"), section_defaults("make_cue_labels")
     crf_keys = set(section_props("crf"))
     assert crf_keys == {f.name for f in dataclasses.fields(CrfSettings)} and len(crf_keys) == 7
-    assert {k: refine[k] for k in crf_keys} == {k: cue_labels[k] for k in crf_keys} == section_defaults("crf")
+    assert {k: refine[k] for k in crf_keys} == {k: make_cue_labels[k] for k in crf_keys} == section_defaults("crf")
     assert RefineSettings.defaults().crf() == CueLabelSettings.defaults().crf() == CrfSettings.defaults()
     psa = RefineSettings.defaults().crf(crf_bilateral_sxy=80)
     assert psa.crf_bilateral_sxy == 80 and psa.crf_bilateral_srgb == 5 and psa.crf_iterations == 10
-    cam_infer = section_defaults("cam_infer")
+    make_cams = section_defaults("make_cams")
     cams = _defaults(multiscale_cams)
-    assert list(cams["scales"]) == cam_infer["scales"] and cams["flip"] == cam_infer["flip"]
-    assert cams["amp"] == cam_infer["amp"]
+    assert list(cams["scales"]) == make_cams["scales"] and cams["flip"] == make_cams["flip"]
+    assert cams["amp"] == make_cams["amp"]
     init = section_defaults("init")
     assert _defaults(build_init) == {k: init[k] for k in ("path", "weights", "input_scaling", "seed", "tf_padding")}
 
@@ -131,7 +145,7 @@ CONFIG_STAGE_OVERRIDES: dict[tuple[str, str], str] = {}  # (stage, key) -> why c
 
 def test_config_yaml_stages_repeat_the_schema_defaults_except_the_listed_overrides():
     """config.yaml shows the stage settings a user edits; a value there silently overrides the schema's default
-    (boxes.calib_fraction 0.1 did for a day after the default became 1.0), so each one either equals the default
+    (make_boxes.calib_fraction 0.1 did for a day after the default became 1.0), so each one either equals the default
     or is listed above with its reason."""
     import yaml
 

@@ -26,7 +26,7 @@ def test_every_stage_prints_its_help(name):
 
 def test_a_percent_sign_in_a_setting_description_reaches_the_help_text():
     text = importlib.import_module("stages.make_boxes").parser().format_help()
-    description = load_schema()["$defs"]["boxes"]["properties"]["calib_fraction"]["description"]
+    description = load_schema()["$defs"]["make_boxes"]["properties"]["calib_fraction"]["description"]
     assert "%" in description and "%" in " ".join(text.split())
 
 

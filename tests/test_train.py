@@ -126,7 +126,7 @@ def test_foreground_rule_is_decided_on_the_data_set(records, init, ring, inside,
 
 
 def test_unknown_setting_and_folded_bn_with_batch_statistics(tmp_path, records, init):
-    with pytest.raises(KeyError, match="unknown c2am_train settings \\['epoch'\\]"):
+    with pytest.raises(KeyError, match="unknown train_c2am settings \\['epoch'\\]"):
         C2AMTrainSettings.from_dict({"epoch": 3})
     folded = dict(init, bn_folded=True)
     with pytest.raises(TrainingError, match="folded"):

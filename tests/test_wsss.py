@@ -228,7 +228,7 @@ def test_wsss_config_errors(raw):
     with pytest.raises(ConfigError, match="saliency.x needs exactly one"):
         validate_config(bad)
     bad = yaml.safe_load(yaml.safe_dump(raw))
-    bad["stages"]["refine"]["crf_iterations"] = "ten"
+    bad["stages"]["refine_cams"]["crf_iterations"] = "ten"
     with pytest.raises(ConfigError, match="crf_iterations"):
         validate_config(bad)
     bad = yaml.safe_load(yaml.safe_dump(raw))

@@ -59,7 +59,7 @@ def box_aware_view(img: torch.Tensor, box, size: int, scale_min: float, hflip: b
     box: (x0, y0, x1, y1) in original pixels with exclusive edges, or None for a plain random resized crop.
     """
     if box is not None and min_box_keep is None:
-        raise ValueError("a box-aware crop needs min_box_keep (localizer_train.min_box_keep)")
+        raise ValueError("a box-aware crop needs min_box_keep (train_localizer.min_box_keep)")
     height, width = img.shape[-2:]
     crop = (0, 0, width, height)
     if scale_min < 1.0:

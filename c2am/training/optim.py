@@ -19,7 +19,7 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, head_lr_mult:
     require a gradient (frozen stages) are left out. The trainers' policies:
       C2AM (the authors' groups): bias_lr_mult 2, norm_group, train_norm_affine = train_bn_affine (off by default);
       localizer / classifier / CAM classifier: bias_lr_mult 1, train_norm_affine = train_bn_affine;
-      cue model: bias_lr_mult 1, decay_all, train_norm_affine = cue_train.train_bn_affine (on by default).
+      cue model: bias_lr_mult 1, decay_all, train_norm_affine = train_cue_model.train_bn_affine (on by default).
     """
     groups: dict[str, list] = {k: [] for k in ("w", "b", "hw", "hb", "bn")}
     for module_name, module in model.named_modules():

@@ -121,7 +121,7 @@ def group_records(records: list[ImageRecord], group_by: str) -> dict[str, list[I
     unlabeled = [r.image_id for r in records if r.label is None]
     if unlabeled:
         raise ValueError(f"DDT groups images by class, but {len(unlabeled)} images have no class label "
-                         f"(e.g. {unlabeled[:3]}); set stages.ddt.group_by: all (or --group-by all) for unlabeled data")
+                         f"(e.g. {unlabeled[:3]}); set stages.ddt_boxes.group_by: all (or --group-by all) for unlabeled data")
     groups: dict[str, list[ImageRecord]] = defaultdict(list)
     for r in records:
         groups[str(r.label)].append(r)

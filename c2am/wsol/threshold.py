@@ -23,7 +23,7 @@ def calibration_subset(records: list[ImageRecord], fraction: float, seed: int) -
     minimum = CALIBRATION_MINIMUM
     with_boxes = [r for r in records if r.boxes]
     if not with_boxes:
-        raise ValueError("the training split has no GT boxes: set boxes.threshold to a number instead of auto")
+        raise ValueError("the training split has no GT boxes: set make_boxes.threshold to a number instead of auto")
     keyed = sorted(with_boxes, key=lambda r: hashlib.sha256(f"{seed}:{r.image_id}".encode()).hexdigest())
     n = min(len(keyed), max(minimum, int(round(fraction * len(keyed)))))
     return sorted(keyed[:n], key=lambda r: r.image_id)

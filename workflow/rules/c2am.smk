@@ -12,14 +12,14 @@ rule train_c2am:
         ENV
     threads: 8
     resources:
-        gpu=lambda w: GPU_JOB * c2am_train(w).gpus,
-        nodes=lambda w: c2am_train(w).nodes,
+        gpu=lambda w: GPU_JOB * c2am_settings(w).gpus,
+        nodes=lambda w: c2am_settings(w).nodes,
     params:
         failure=last_failure(f"{R}/{{exp}}/c2am/train.log"),
         data=c2am_data_flags,
         split=data_train_split,
-        settings=settings("c2am_train"),
-        run=run_flags("c2am_train"),
+        settings=settings("train_c2am"),
+        run=run_flags("train_c2am"),
         launch=c2am_launch,
         checkpoint=run_file("{R}/{exp}/c2am/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/c2am/train_log.jsonl"),

@@ -182,14 +182,14 @@ def without(section, *keys):
     return (section, [k for k in section_props(section) if k not in keys])
 
 
-def c2am_train(wildcards):
-    """The typed c2am_train settings of the job's experiment."""
-    return settings_for(CFG, "c2am_train", {"exp": wildcards.exp})
+def c2am_settings(wildcards):
+    """The typed train_c2am settings of the job's experiment."""
+    return settings_for(CFG, "train_c2am", {"exp": wildcards.exp})
 
 
 def c2am_launch(wildcards):
-    """torchrun when c2am_train.gpus x nodes > 1 (DDP, global-batch loss), plain python otherwise."""
-    s = c2am_train(wildcards)
+    """torchrun when train_c2am.gpus x nodes > 1 (DDP, global-batch loss), plain python otherwise."""
+    s = c2am_settings(wildcards)
     return launch_command("python", s.gpus, s.nodes)
 
 
@@ -371,7 +371,7 @@ def figure_wsol_inputs():
 
 
 # ----------------------------------------------------------------------------------------------- WSSS
-CRF_METHODS = list(settings_for(CFG, "refine").crf_methods)
+CRF_METHODS = list(settings_for(CFG, "refine_cams").crf_methods)
 
 
 def wsss_entries():
@@ -420,7 +420,7 @@ def baseline_keys(w):
 
 def c2am_cue_dir(w):
     """c2am: the cue model's cues; c2am_raw: 1 - P of the C2AM maps directly (make_cues)."""
-    return f"{R}/{w.exp}/wsss/cues/{w.split}" if w.cue == "c2am" else f"{R}/{w.exp}/cues/{w.split}"
+    return f"{R}/{w.exp}/wsss/cues/{w.split}" if w.cue == "c2am" else f"{R}/{w.exp}/raw_cues/{w.split}"
 
 
 def wsss_cells(columns=None):

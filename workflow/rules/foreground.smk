@@ -4,7 +4,7 @@
 #
 # Layout: results/EXP/fg/SPLIT_SOURCE.json        one evaluate_fg JSON per source and split
 #         results/EXP/fg/ddt/maps/SPLIT           DDT projection maps with group_by all, from the experiment's init
-#                                                 with the stages.ddt settings (448 px by default: on the demo's VOC
+#                                                 with the stages.ddt_boxes settings (448 px by default: on the demo's VOC
 #                                                 layout DDT at the extraction size, 160, scored 29.0 fg IoU, at 448 58.0)
 
 
@@ -27,8 +27,8 @@ rule ddt_maps_all:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/ddt_maps_all_{{split}}.log"),
         data=data_flags,
-        settings=settings("ddt", group_by="all"),
-        run=run_flags("ddt"),
+        settings=settings("ddt_boxes", group_by="all"),
+        run=run_flags("ddt_boxes"),
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
@@ -49,7 +49,7 @@ rule evaluate_fg:
     params:
         data=data_flags,
         source=fg_source_args,
-        settings=settings("fg_eval"),
+        settings=settings("evaluate_fg"),
     shell:
         "python -m stages.evaluate_fg {params.source} {params.data} --split {wildcards.split:q} --no-progress"
         " {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

@@ -21,8 +21,8 @@ rule ddt_boxes:
     params:
         failure=last_failure(f"{R}/ddt/{{dataset}}/{{init}}/logs/ddt_boxes_{{split}}.log"),
         data=data_flags,
-        settings=settings("ddt"),
-        run=run_flags("ddt"),
+        settings=settings("ddt_boxes"),
+        run=run_flags("ddt_boxes"),
     shell:
         "python -m stages.ddt_boxes --init {input.init:q} {params.data} --split {wildcards.split:q}"
         " --out-maps {output.maps:q} --out-boxes {output.boxes:q} --summary {output.summary:q}"
@@ -43,7 +43,7 @@ rule evaluate_ddt:
         ENV
     params:
         data=data_flags,
-        settings=settings("wsol_eval"),
+        settings=settings("evaluate_wsol"),
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -68,8 +68,8 @@ rule train_localizer:
         failure=last_failure(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("localizer_train", "test_size", "test_batch_size")),
-        run=run_flags(without("localizer_train", "test_size", "test_batch_size")),
+        settings=settings(without("train_localizer", "test_size", "test_batch_size")),
+        run=run_flags(without("train_localizer", "test_size", "test_batch_size")),
         checkpoint=run_file("{R}/{exp}/psol/{source}/{localizer}/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/psol/{source}/{localizer}/train_log.jsonl"),
     shell:
@@ -96,8 +96,8 @@ rule train_classifier:
         failure=last_failure(f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("classifier_train", "test_size", "test_batch_size")),
-        run=run_flags(without("classifier_train", "test_size", "test_batch_size")),
+        settings=settings(without("train_classifier", "test_size", "test_batch_size")),
+        run=run_flags(without("train_classifier", "test_size", "test_batch_size")),
         checkpoint=run_file("{R}/classifiers/{dataset}/{classifier}/checkpoint.pt"),
         jsonl=run_file("{R}/classifiers/{dataset}/{classifier}/train_log.jsonl"),
     shell:
@@ -122,8 +122,8 @@ rule predict_localizer:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        settings=settings(("localizer_train", ["test_size"])),
-        run=run_flags(("localizer_train", ["test_batch_size"])),
+        settings=settings(("train_localizer", ["test_size"])),
+        run=run_flags(("train_localizer", ["test_batch_size"])),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -145,8 +145,8 @@ rule predict_classifier:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        settings=settings(("classifier_train", ["test_size"])),
-        run=run_flags(("classifier_train", ["test_batch_size"])),
+        settings=settings(("train_classifier", ["test_size"])),
+        run=run_flags(("train_classifier", ["test_batch_size"])),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -166,7 +166,7 @@ rule evaluate_psol:
         ENV
     params:
         data=data_flags,
-        settings=settings("wsol_eval"),
+        settings=settings("evaluate_wsol"),
     shell:
         "python -m stages.evaluate_psol --boxes {input.boxes:q} --classes {input.classes:q} {params.data}"
         " --split {wildcards.split:q} {params.settings} --out {output:q} > {log:q} 2>&1 || c2am_failed {log:q}"

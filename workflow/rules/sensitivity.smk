@@ -16,7 +16,7 @@ rule fg_rule_ablation:
     params:
         data=data_flags,
         train_split=data_train_split,
-        settings=settings("boxes", ("wsol_eval", ["iou_threshold", "strict"])),
+        settings=settings("make_boxes", ("evaluate_wsol", ["iou_threshold", "strict"])),
     shell:
         "python -m stages.fg_rule_ablation --train-maps {input.train:q} --eval-maps {input.eval:q} {params.data}"
         " --train-split {params.train_split:q} --eval-split {wildcards.split:q} --out {output:q} {params.settings}"

@@ -18,8 +18,8 @@ rule extract_maps:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/extract_maps_{{split}}.log"),
         data=data_flags,
-        settings=settings("extract"),
-        run=run_flags("extract"),
+        settings=settings("extract_maps"),
+        run=run_flags("extract_maps"),
     shell:
         "python -m stages.extract_maps --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out-dir {output:q} {params.run} --threads {threads} {params.settings}"
@@ -40,7 +40,7 @@ rule choose_threshold:
     params:
         data=data_flags,
         split=data_train_split,
-        settings=settings("boxes", ("wsol_eval", ["iou_threshold", "strict"])),
+        settings=settings("make_boxes", ("evaluate_wsol", ["iou_threshold", "strict"])),
     shell:
         "python -m stages.choose_threshold --maps {input.maps:q} {params.data} --split {params.split:q}"
         " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -58,7 +58,7 @@ rule make_boxes:
     conda:
         ENV
     params:
-        settings=settings("boxes"),
+        settings=settings("make_boxes"),
     shell:
         "python -m stages.make_boxes --maps {input.maps:q} --threshold-file {input.threshold:q} --out {output:q}"
         " {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -69,7 +69,7 @@ rule make_cues:
     input:
         maps=f"{R}/{{exp}}/maps/{{split}}",
     output:
-        directory(f"{R}/{{exp}}/cues/{{split}}"),
+        directory(f"{R}/{{exp}}/raw_cues/{{split}}"),
     log:
         f"{R}/{{exp}}/logs/make_cues_{{split}}.log",
     conda:
@@ -92,7 +92,7 @@ rule evaluate_wsol:
         ENV
     params:
         data=data_flags,
-        settings=settings("wsol_eval"),
+        settings=settings("evaluate_wsol"),
     shell:
         "python -m stages.evaluate_wsol --maps {input.maps:q} --boxes {input.boxes:q} {params.data}"
         " --split {wildcards.split:q} --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"

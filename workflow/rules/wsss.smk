@@ -25,8 +25,8 @@ rule train_cam:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings("cam_train"),
-        run=run_flags("cam_train"),
+        settings=settings("train_cam"),
+        run=run_flags("train_cam"),
         checkpoint=run_file("{R}/cams/{dataset}/{cam}/checkpoint.pt"),
         jsonl=run_file("{R}/cams/{dataset}/{cam}/train_log.jsonl"),
     shell:
@@ -52,7 +52,7 @@ rule make_cams:
     params:
         failure=last_failure(f"{R}/cams/{{dataset}}/{{cam}}/logs/make_cams_{{split}}.log"),
         data=data_flags,
-        settings=settings("cam_infer"),
+        settings=settings("make_cams"),
         run=run_flags(),
     shell:
         "python -m stages.make_cams --model {input.model:q} {params.data} --split {wildcards.split:q}"
@@ -74,7 +74,7 @@ rule sweep_cam_threshold:
     params:
         data=data_flags,
         split=data_train_split,
-        settings=settings(("refine", ["thresholds"])),
+        settings=settings(("refine_cams", ["thresholds"])),
     shell:
         "python -m stages.sweep_cam_threshold --cams {input.cams:q} {params.data} --split {params.split:q}"
         " --out {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -97,7 +97,7 @@ rule refine_baseline:
     params:
         data=data_flags,
         background=baseline_args,
-        settings=settings(("refine", baseline_keys)),
+        settings=settings(("refine_cams", baseline_keys)),
     shell:
         "python -m stages.refine_cams --cams {input.cams:q} {params.data} --split {wildcards.split:q}"
         " {params.background} --out-dir {output.masks:q} --metrics {output.metrics:q} --threads {threads}"
@@ -128,7 +128,7 @@ rule make_cue_labels:
         maps=lambda w: f"{R}/{w.exp}/maps/{train_split(w.exp)}",
         data=data_input,
     output:
-        directory(f"{R}/{{exp}}/wsss/cue_labels"),
+        directory(f"{R}/{{exp}}/wsss/make_cue_labels"),
     log:
         f"{R}/{{exp}}/logs/make_cue_labels.log",
     conda:
@@ -136,7 +136,7 @@ rule make_cue_labels:
     params:
         data=data_flags,
         split=data_train_split,
-        settings=settings("cue_labels"),
+        settings=settings("make_cue_labels"),
     shell:
         "python -m stages.make_cue_labels --maps {input.maps:q} {params.data} --split {params.split:q}"
         " --out-dir {output:q} {params.settings} > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -146,7 +146,7 @@ rule train_cue_model:
     """The background-cue network trained on C2AM's pseudo labels."""
     input:
         init=experiment_init,
-        labels=f"{R}/{{exp}}/wsss/cue_labels",
+        labels=f"{R}/{{exp}}/wsss/make_cue_labels",
         data=data_input,
     output:
         model=kept(f"{R}/{{exp}}/wsss/cue_model.pt"),
@@ -161,8 +161,8 @@ rule train_cue_model:
         failure=last_failure(f"{R}/{{exp}}/logs/train_cue_model.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("cue_train", "test_size")),
-        run=run_flags(without("cue_train", "test_size")),
+        settings=settings(without("train_cue_model", "test_size")),
+        run=run_flags(without("train_cue_model", "test_size")),
         checkpoint=run_file("{R}/{exp}/wsss/cue_checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/wsss/cue_train_log.jsonl"),
     shell:
@@ -188,7 +188,7 @@ rule predict_cues:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_cues_{{split}}.log"),
         data=data_flags,
-        settings=settings(("cue_train", ["test_size"])),
+        settings=settings(("train_cue_model", ["test_size"])),
         run=run_flags(),
     shell:
         "python -m stages.predict_cues --model {input.model:q} {params.data} --split {wildcards.split:q}"

@@ -3,7 +3,7 @@
 Each image is read with EXIF rotation applied (grayscale, palette and RGBA become RGB), resized as a whole to
 size x size at each test-time scale (inference_recipe: as the maps the box threshold was chosen on, unless given),
 and its foreground map is resized back to the original size, min-max scaled per image and thresholded (refine
-crf: the mask is then refined by a dense CRF on the image, c2am.foreground_scores.mask_score). With masks
+crf: the mask is then refined by a dense CRF on the image, mask_score). With masks
 self_trained the mask is made the same way from 1 - the background probability of a cue model trained on C2AM's
 own pseudo labels (c2am.wsss.cue_model). The box is the bounding rectangle of the written mask's largest region,
 so box and mask always agree. Images that
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -34,20 +35,20 @@ from .data.decode import ImageDecodeError
 from .data.images import eval_view, read_image
 from .data.readers import list_images
 from .data.demo import is_demo_image
-from .foreground_scores import mask_score
 from .gallery import NEARLY_EMPTY, write_gallery
 from .inference import infer, inference_model, pick_device
 from .io import atomic_dir, check_out_paths, legacy_manifest_layout, write_image, write_parquet
 from .models.c2am import load_trained
-from .settings import PredictSettings
+from .settings import CrfSettings, PredictSettings
 from .progress import progress_bar
 from .names import readable, safe_names
 from .wsol.boxes import boxes_from_map, flat_maps, normalize_map
+from .wsss.crf import crf_foreground
 from .wsss.cue_model import load_cue_model, predict_background
 
 # The level of predict.masks self_trained on the min-max scaled foreground of the cue model: the box threshold was
 # chosen on C2AM's maps, not on this model's, and results/table_fg.csv scores the self-trained rows at 0.5 (its
-# fg_eval.threshold default, TokenCut's protocol), so predict writes the masks that table reports.
+# evaluate_fg.threshold default, TokenCut's protocol), so predict writes the masks that table reports.
 SELF_TRAINED_MASK_THRESHOLD = 0.5
 
 
@@ -106,6 +107,23 @@ def overlay(img: np.ndarray, mask: np.ndarray, box, max_side: int = 512) -> np.n
     return out
 
 
+REFINES = ("none", "crf")
+
+
+def mask_score(scaled: np.ndarray, image: np.ndarray | None, threshold: float, refine: str,
+               max_side: int) -> tuple[np.ndarray, float]:
+    """predict's foreground of one image as (score in [0, 1], level): its mask is score >= level.
+
+    scaled: the min-max scaled map at the image's size; refine none keeps it (level = threshold); crf returns
+    the foreground marginal of a dense CRF on the RGB uint8 image [H, W, 3] seeded with scaled >= threshold
+    (level 0.5; c2am.wsss.crf.crf_foreground)."""
+    if refine == "none":
+        return scaled, threshold
+    if refine != "crf":
+        raise ValueError(f"unknown refine {refine!r}; use one of {REFINES}")
+    return np.clip(crf_foreground(image, scaled, threshold, max_side, CrfSettings.defaults()), 0, 1), 0.5
+
+
 def mask_box(mask: np.ndarray):
     """The box predict writes: the bounding rectangle of the written mask's largest connected region (by
     c2am.wsol.boxes.boxes_from_map's contour rule), None for an empty mask."""
@@ -152,6 +170,47 @@ def _warnings(ck: dict, model_path, files: list[Path], predicted: int, nearly_em
 
 
 @torch.no_grad()
+@dataclass
+class _MaskSource:
+    """Where predict's masks come from: C2AM's map, or with `model` (masks self_trained) 1 - the cue model's
+    background at its test `size`. `needs_rgb`: an HWC copy of each image only for the CRF and the preview."""
+
+    device: torch.device
+    amp: bool
+    needs_rgb: bool
+    model: torch.nn.Module | None = None
+    size: int | None = None
+
+
+def _write_outputs(tmp: Path, name: str, img: torch.Tensor, fg: np.ndarray, flat: bool, threshold: float,
+                   s: PredictSettings, masks: _MaskSource) -> dict:
+    """One image's mask (and preview) under `tmp` from its map `fg` on the network grid; returns its boxes.parquet
+    row. A map without contrast (`flat`, a blank image) gives an empty mask and no box."""
+    rel = Path(name)
+    h, w = img.shape[-2:]
+    full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
+    rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if masks.needs_rgb else None
+    if masks.model is None:
+        mask_map, mask_threshold = full, threshold
+    else:
+        fg_prob = 1 - predict_background(masks.model, img, masks.size, masks.device, masks.amp)
+        mask_map, mask_threshold = normalize_map(fg_prob, "minmax"), SELF_TRAINED_MASK_THRESHOLD
+    score, level = mask_score(mask_map, rgb_full, mask_threshold, s.refine, s.refine_max_side)
+    mask = score >= level if not flat else np.zeros((h, w), bool)
+    box = mask_box(mask)  # the box of what is written, so that box and mask never disagree
+    mask_path = tmp / "masks" / output_name(rel, ".png")
+    mask_path.parent.mkdir(parents=True, exist_ok=True)
+    write_image(mask_path, mask.astype(np.uint8) * 255)
+    if s.previews:
+        prev = tmp / "previews" / output_name(rel, ".jpg")
+        prev.parent.mkdir(parents=True, exist_ok=True)
+        rgb = overlay(rgb_full, mask, box)
+        write_image(prev, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
+    x0, y0, x1, y1 = box if box is not None else (np.nan,) * 4
+    return {"file": name, "width": w, "height": h, "x0": float(x0), "y0": float(y0), "x1": float(x1),
+            "y1": float(y1), "threshold": threshold, "foreground_fraction": float(mask.mean()), "empty_map": flat}
+
+
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True,
                    mask_model_path: str | Path | None = None, maps_recipe: dict | None = None) -> dict:
@@ -179,10 +238,10 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     recipe = inference_recipe(s, maps_recipe, ck["settings"])
     size = recipe["size"]
     model = inference_model(model, dev, True)
-    mask_model = mask_size = None
+    masks = _MaskSource(dev, s.amp, needs_rgb=s.refine == "crf" or s.previews)
     if mask_model_path:  # run as predict_cues runs it for table_fg: at its own test size
         cue_net, cue_ck = load_cue_model(mask_model_path, fits=ck, option="--mask-model")
-        mask_model, mask_size = inference_model(cue_net, dev, True), cue_ck["settings"]["test_size"]
+        masks.model, masks.size = inference_model(cue_net, dev, True), cue_ck["settings"]["test_size"]
     on_gpu = dev.type == "cuda"
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
@@ -192,7 +251,6 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     renamed = safe_names(rels)
     names = [renamed.get(r, r) for r in rels]
     fg_map = partial(model.averaged_foreground_map, scales=recipe["scales"], flip=recipe["flip"])
-    needs_rgb = s.refine == "crf" or s.previews  # an HWC copy of each image only for the CRF and the preview
     start = time.time()
     with atomic_dir(out_dir, legacy_predictions, "predict") as tmp:
         for indices, views, originals, bad in progress_bar(loader, len(loader), "predict", progress):
@@ -201,32 +259,8 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
                 continue
             maps = infer(fg_map, views, dev, True, s.amp).cpu().numpy()
             for i, fg, img, flat in zip(indices, maps, originals, flat_maps(maps, views)):
-                rel = Path(names[i])
-                h, w = img.shape[-2:]
-                full = normalize_map(cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR), "minmax")
-                is_empty = bool(flat)  # no contrast (a blank image): empty mask, no box
-                rgb_full = np.ascontiguousarray(img.permute(1, 2, 0).numpy()) if needs_rgb else None
-                if mask_model is None:
-                    mask_map, mask_threshold = full, threshold
-                else:
-                    fg_prob = 1 - predict_background(mask_model, img, mask_size, dev, s.amp)
-                    mask_map, mask_threshold = normalize_map(fg_prob, "minmax"), SELF_TRAINED_MASK_THRESHOLD
-                score, level = mask_score(mask_map, rgb_full, mask_threshold, s.refine, s.refine_max_side)
-                mask = score >= level if not is_empty else np.zeros((h, w), bool)
-                box = mask_box(mask)  # the box of what is written, so that box and mask never disagree
-                empty += is_empty
-                mask_path = tmp / "masks" / output_name(rel, ".png")
-                mask_path.parent.mkdir(parents=True, exist_ok=True)
-                write_image(mask_path, mask.astype(np.uint8) * 255)
-                if s.previews:
-                    prev = tmp / "previews" / output_name(rel, ".jpg")
-                    prev.parent.mkdir(parents=True, exist_ok=True)
-                    rgb = overlay(rgb_full, mask, box)
-                    write_image(prev, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 88])
-                x0, y0, x1, y1 = box if box is not None else (np.nan,) * 4
-                rows.append({"file": names[i], "width": w, "height": h, "x0": float(x0), "y0": float(y0),
-                             "x1": float(x1), "y1": float(y1), "threshold": threshold,
-                             "foreground_fraction": float(mask.mean()), "empty_map": is_empty})
+                rows.append(_write_outputs(tmp, names[i], img, fg, bool(flat), threshold, s, masks))
+                empty += bool(flat)
         if files and not rows and len(skipped) == len(files):
             listed = "; ".join(f"{item['file']}: {item['error']}" for item in skipped[:10])
             raise ValueError(f"none of the {len(files)} images under {folder} could be read ({listed}"
