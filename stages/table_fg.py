@@ -22,7 +22,6 @@ from c2am.cli import main, settings_of, stage_parser
 from c2am.report import add_manifest_args
 from c2am.settings import TableSettings
 from c2am.tables import check_outputs, read_manifest, table_fg
-from c2am.tables import fg_row as row_of  # noqa: F401  (the row of one method, for tests)
 
 
 def run(args: argparse.Namespace) -> None:

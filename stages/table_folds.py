@@ -25,7 +25,6 @@ from c2am.cli import main, settings_of, stage_parser
 from c2am.report import add_manifest_args
 from c2am.settings import TableSettings
 from c2am.tables import check_outputs, read_manifest, table_folds
-from c2am.tables import fold_rows  # noqa: F401  (the fold and pooled rows, for tests)
 
 
 def run(args: argparse.Namespace) -> None:

@@ -122,7 +122,7 @@ def test_crf_refinement_of_a_map_without_contrast_changes_nothing():
 
 def test_table_row_reports_the_level_chosen_on_train(tmp_path):
     """The fg table picks the best level on the train split's curve and reads the eval split's curve there."""
-    from stages.table_fg import row_of
+    from c2am.tables import fg_row as row_of
 
     curve_train = [0.1] * 255
     curve_train[99] = 0.8  # level 100 / 255
