@@ -20,7 +20,7 @@ from .io import check_out_paths
 WHERE = {"train_localizer": "localizers.*.settings / localizer_presets", "ddt_boxes": "stages.ddt_boxes",
          "train_classifier": "classifiers.*.settings / classifier_presets",
          "train_cam": "cams.*.settings / cam_presets", "make_cams": "stages.make_cams", "refine_cams": "stages.refine_cams",
-         "figure": "stages.figure", "tables": "stages.tables", "predict": "stages.predict / experiments.*.predict", "init": "inits.NAME"}
+         "figure": "stages.figure", "tables": "stages.tables", "init": "inits.NAME"}
 
 
 def _none_or(kind):

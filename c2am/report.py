@@ -78,16 +78,6 @@ def write_frame(table: pd.DataFrame, out: str | Path, title: str, note: str, dec
     return table
 
 
-def write_table(rows: list[dict], columns: list[str], numeric: list[str], out: str | Path, title: str, note: str,
-                decimals: int, sort_by: list[str] | None = None) -> pd.DataFrame:
-    """Rows -> table with `columns`; `numeric` columns rounded to `decimals`; CSV at `out`, Markdown at .md."""
-    try:
-        table = table_frame(rows, columns, numeric, decimals, sort_by)
-    except ValueError as exc:
-        raise ValueError(f"{out}: {exc}") from None
-    return write_frame(table, out, title, note, decimals)
-
-
 def add_manifest_args(parser, settings: bool = True) -> None:
     """The flags of a table stage: --manifest (the JSON of its rows the workflow writes, c2am.tables), the tables
     settings (--decimals) and --out (the CSV; the Markdown goes next to it)."""

@@ -206,7 +206,6 @@ class CueLabelSettings(CrfSettings):
 class RefineSettings(CrfSettings):
     SECTION: ClassVar[str] = "refine_cams"
 
-
     @staticmethod
     def keys_of(method: str) -> list[str]:
         """The settings a refinement method of refine_cams reads (none for threshold, cue and saliency)."""
