@@ -90,11 +90,13 @@ class Settings:
 # ----------------------------------------------------------------------------------------------- training
 @dataclass(frozen=True)
 class LoopSettings(Settings):
-    """The keys the one training loop reads (c2am.training.loop.fit): every trainer's section has them."""
+    """The keys the one training loop and trainer skeleton read (c2am.training.loop.fit, c2am.training.trainer):
+    every trainer's section has them."""
 
     REQUIRED_KEYS: ClassVar[tuple[str, ...]] = (
         "epochs", "batch_size", "lr", "momentum", "weight_decay", "head_lr_mult", "schedule", "poly_power",
-        "warmup_epochs", "grad_clip", "seed", "workers", "checkpoint_every_steps", "amp", "channels_last")
+        "warmup_epochs", "grad_clip", "seed", "workers", "checkpoint_every_steps", "amp", "channels_last",
+        "frozen_stages", "bn_mode", "train_bn_affine")
     NOT_LEARNED: ClassVar[tuple[str, ...]] = ("workers", "checkpoint_every_steps")
 
 
@@ -111,8 +113,7 @@ class C2AMTrainSettings(LoopSettings):
 class PooledTrainSettings(LoopSettings):
     """Settings shared by the trainers of a backbone + pooling + linear head (localizer, classifier, CAMs)."""
 
-    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = LoopSettings.REQUIRED_KEYS + (
-        "crop", "scale_min", "hflip", "dropout", "frozen_stages", "bn_mode", "train_bn_affine")
+    REQUIRED_KEYS: ClassVar[tuple[str, ...]] = LoopSettings.REQUIRED_KEYS + ("crop", "scale_min", "hflip", "dropout")
 
 
 @section

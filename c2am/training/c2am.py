@@ -4,24 +4,23 @@ global-batch gather under torchrun, and the data-set level decision of which sid
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import Dataset
 
-from ..data.images import eval_view, read_image, sample_generator, train_view, verify_images
+from ..data.images import eval_view, read_image, sample_generator, train_view
 from ..data.records import ImageRecord
 from ..data.demo import is_demo_image
 from ..losses import MemoryBank, contrastive_loss
 from ..models.c2am import C2AM, build_model
 from ..settings import C2AMTrainSettings
 from ..wsol.fg_side import marks_background, ring_and_inside
-from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
-from .distributed import convert_sync_batchnorm, env_world_size, gather_with_grad
+from .checkpoint import TrainingError
+from .distributed import DistContext, convert_sync_batchnorm, env_world_size, gather_with_grad
 from .launch import launch_command
-from .loop import RunFiles, Task, bn_is_frozen, distributed_run, fit
-from .optim import param_groups
+from .loop import RunFiles, Task
+from .trainer import task_for, train
 
 
 class TrainViews(Dataset):
@@ -59,14 +58,10 @@ def contrastive_step(s: C2AMTrainSettings, memory: MemoryBank | None = None):
 def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSettings, out_model: Path,
                checkpoint: Path, log_path: Path, device: str = "auto", progress: bool = True,
                stop_after_steps: int | None = None, fg_records: list[ImageRecord] | None = None) -> dict:
-    """Train C2AM on unlabeled `records`; write the final model to `out_model`; return a summary. The foreground
-    side is decided on `fg_records` (default: `records`; the experiment's own images when others are added).
-
-    `checkpoint` is rewritten every epoch (and every `checkpoint_every_steps` steps); a run started again with
-    the same settings, init and images resumes from it exactly. `stop_after_steps` simulates a kill (for tests).
-    Under torchrun (WORLD_SIZE > 1) every process trains on its share of each global batch with DDP; only rank 0
-    writes the log, checkpoints and the model.
-    """
+    """Train C2AM on unlabeled `records` (c2am.training.trainer.train); write the final model to `out_model`;
+    return a summary. The foreground side is decided on `fg_records` (default: `records`; the experiment's own
+    images when others are added). Under torchrun (WORLD_SIZE > 1) the loss sees the global batch and
+    BatchNorm its statistics (sync_bn)."""
     world = env_world_size()
     if world != s.gpus * s.nodes:
         raise TrainingError(f"gpus x nodes = {s.gpus} x {s.nodes} processes asked for, but this is one of {world}; "
@@ -74,35 +69,23 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
     if len(records) < 2:
         raise TrainingError(f"C2AM needs at least 2 training images (the loss compares the images of a batch), "
                             f"got {len(records)}")
-    checked = verify_images([r.path for r in records], s.workers)
-    with distributed_run(device) as (ctx, dev):
-        seed_everything(s.seed)
+
+    def build(ctx: DistContext, dev: torch.device) -> Task:
         model = build_model(init_artifact, s.head_init, s.head_padding, s.feature_stride)
-        model.backbone.freeze(s.frozen_stages)
         memory = MemoryBank(s.memory_size, model.backbone.out_channels) if s.memory_size else None
         if s.sync_bn and ctx.active:
             convert_sync_batchnorm(model, dev.type)
-        task = Task("c2am", model, TrainViews(records, s),
-                    param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=2.0,
-                                 train_norm_affine=s.train_bn_affine, norm_group=True),
-                    contrastive_step(s, memory), run_fingerprint("c2am", s.learned(), init_artifact, records),
-                    bn_frozen=bn_is_frozen(s.bn_mode, init_artifact), compile=s.compile, loss_state=memory)
-        start = time.time()
-        summary = fit(task, s, dev, RunFiles(checkpoint, log_path), ctx, progress, stop_after_steps)
-        if "stopped_at_step" in summary:
-            return summary
-        if not ctx.is_main:
-            ctx.barrier()  # rank 0 decides the foreground side and writes the model
-            return {"rank": ctx.rank, "steps": summary["steps"]}
+        return task_for("c2am", model, TrainViews(records, s), contrastive_step(s, memory), s, init_artifact,
+                        records, bias_lr_mult=2.0, norm_group=True, compile=s.compile, loss_state=memory)
+
+    def finish(model: C2AM, dev: torch.device) -> dict:
         fg = decide_foreground(model, fg_records or records, s, dev)
         model.fg_flip.fill_(fg["flip"])
-        summary.update(foreground=fg, train_seconds=time.time() - start,
-                       single_colour_images=checked["single_colour"],
-                       synthetic_demo=all(is_demo_image(r.path) for r in records))  # predict warns on photos
-        save_model(out_model, model, init_artifact, s.to_dict(), summary)
-        finish_run(summary, checkpoint, log_path)
-        ctx.barrier()
-        return summary
+        return {"foreground": fg,
+                "synthetic_demo": all(is_demo_image(r.path) for r in records)}  # predict warns on photos
+
+    return train(build, s, init_artifact, records, out_model, RunFiles(checkpoint, log_path), device, progress,
+                 stop_after_steps, finish)
 
 
 @torch.no_grad()

@@ -1,10 +1,11 @@
 """The one training loop of the pipeline, used by every trainer: C2AM, the PSOL localizer and classifier, the
 CAM classifier and the background-cue model.
 
-A trainer hands `fit` a `Task`: the model, its training views, its parameter groups and its loss. The loop does
-the rest the same way for all of them: SGD with momentum, the schedule (poly / cosine / constant) with an
-optional linear warm-up, gradient clipping, AMP on GPU (bf16, fp16 with loss scaling where bf16 is missing),
-channels_last (GPU and CPU: on 2 CPU cores a C2AM step of 16 @ 224 takes 1.67 s instead of 2.65 s),
+A trainer builds a `Task` (the model, its training views, its parameter groups and its loss); the trainer
+skeleton (c2am.training.trainer.train) hands it to `fit`. The loop does the rest the same way for all of them:
+SGD with momentum, the schedule (poly / cosine / constant) with an optional linear warm-up, gradient clipping,
+AMP on GPU (bf16, fp16 with loss scaling where bf16 is missing), channels_last (GPU and CPU: on 2 CPU cores a
+C2AM step of 16 @ 224 takes 1.67 s instead of 2.65 s),
 DistributedDataParallel under torchrun, a JSONL log (one line per step and per epoch),
 and checkpoints at every epoch end (and every `checkpoint_every_steps` steps) from which a re-run resumes
 exactly: same batches, same random state, bit-identical weights on CPU.

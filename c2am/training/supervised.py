@@ -19,16 +19,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data.augment import box_aware_view
-from ..data.images import read_image, sample_generator, verify_images
+from ..data.images import read_image, sample_generator
 from ..data.readers import record_size
 from ..data.records import ImageRecord
-from ..inference import pick_device
 from ..models.pooled import TASKS, PooledNet
 from ..settings import (CamTrainSettings, ClassifierTrainSettings, LocalizerTrainSettings,
                         PooledTrainSettings)
-from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
-from .loop import RunFiles, Task, bn_is_frozen, fit
-from .optim import param_groups
+from .checkpoint import TrainingError
+from .loop import RunFiles, Task
+from .trainer import task_for, train
 
 SETTINGS = {"localizer": LocalizerTrainSettings, "classifier": ClassifierTrainSettings, "cam": CamTrainSettings}
 
@@ -78,40 +77,31 @@ def train_pooled(task: str, records: list[ImageRecord], targets: list, init_arti
                  out_model: Path, checkpoint: Path, log_path: Path, device: str = "auto", extra: dict | None = None,
                  progress: bool = True, stop_after_steps: int | None = None) -> dict:
     """Train the localizer (targets: boxes in original pixels), the classifier (targets: class indices) or the
-    multi-label CAM classifier (targets: multi-hot vectors); write out_model; return the summary."""
+    multi-label CAM classifier (targets: multi-hot vectors) with c2am.training.trainer.train; write out_model;
+    return the summary."""
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}")
     if not isinstance(s, SETTINGS[task]):
         raise TypeError(f"the {task} trainer takes {SETTINGS[task].__name__}, got {type(s).__name__}")
     if len(records) != len(targets) or not records:
         raise TrainingError(f"need one target per training image, got {len(records)} images, {len(targets)} targets")
-    verify_images([r.path for r in records], s.workers)
-    dev = pick_device(device)
-    seed_everything(s.seed)
     outputs = 4 if task == "localizer" else len(targets[0]) if task == "cam" else int(max(targets)) + 1
     output_stride = s.output_stride if task == "cam" else 32
-    model = PooledNet(init_artifact["backbone"], outputs, init_artifact["input_mean"], init_artifact["input_std"],
-                      init_artifact["tf_padding"], s.dropout, output_stride)
-    model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
-    if task == "localizer":  # start from the mean box of the training images
-        nn.init.zeros_(model.head.weight)
-        with torch.no_grad():
-            mean_box = torch.tensor([_normalised(t, r) for t, r in zip(targets, records)]).mean(0)
-            if s.box_output == "sigmoid":
-                mean_box = torch.logit(mean_box.clamp(0.01, 0.99))
-            model.head.bias.copy_(mean_box)
-    model.backbone.freeze(s.frozen_stages)
-    fit_task = Task(task, model, PooledViews(records, targets, s, task),
-                    param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=1.0,
-                                 train_norm_affine=s.train_bn_affine),
-                    _loss(task, s), run_fingerprint(task, s.learned(), init_artifact, records, targets),
-                    bn_frozen=bn_is_frozen(s.bn_mode, init_artifact))
-    summary = fit(fit_task, s, dev, RunFiles(checkpoint, log_path), progress=progress,
-                  stop_after_steps=stop_after_steps)
-    if "stopped_at_step" in summary:
-        return summary
-    summary["task"] = task
-    save_model(out_model, model, init_artifact, s.to_dict(), summary, task=task, outputs=outputs,
-               output_stride=output_stride, **(extra or {}))
-    finish_run(summary, checkpoint, log_path)
-    return summary
+
+    def build(_ctx, _dev) -> Task:
+        model = PooledNet(init_artifact["backbone"], outputs, init_artifact["input_mean"], init_artifact["input_std"],
+                          init_artifact["tf_padding"], s.dropout, output_stride)
+        model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
+        if task == "localizer":  # start from the mean box of the training images
+            nn.init.zeros_(model.head.weight)
+            with torch.no_grad():
+                mean_box = torch.tensor([_normalised(t, r) for t, r in zip(targets, records)]).mean(0)
+                if s.box_output == "sigmoid":
+                    mean_box = torch.logit(mean_box.clamp(0.01, 0.99))
+                model.head.bias.copy_(mean_box)
+        return task_for(task, model, PooledViews(records, targets, s, task), _loss(task, s), s, init_artifact,
+                        records, targets, bias_lr_mult=1.0)
+
+    return train(build, s, init_artifact, records, out_model, RunFiles(checkpoint, log_path), device, progress,
+                 stop_after_steps, finish=lambda _model, _dev: {"task": task},
+                 model_entries={"task": task, "outputs": outputs, "output_stride": output_stride, **(extra or {})})

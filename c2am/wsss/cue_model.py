@@ -25,16 +25,15 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from ..data.augment import draw_crop
-from ..data.images import read_image, sample_generator, verify_images
+from ..data.images import read_image, sample_generator
 from ..data.records import ImageRecord
-from ..inference import amp_dtype, pick_device
+from ..inference import amp_dtype
 from ..io import load_artifact
 from ..models.backbones import build_backbone
 from ..settings import CueTrainSettings
-from ..training.checkpoint import (TrainingError, finish_run, require_model_kind, run_fingerprint, save_model,
-                                   seed_everything)
-from ..training.loop import RunFiles, Task, bn_is_frozen, fit
-from ..training.optim import param_groups
+from ..training.checkpoint import TrainingError, require_model_kind
+from ..training.loop import RunFiles, Task
+from ..training.trainer import task_for, train
 
 
 class CueNet(nn.Module):
@@ -94,29 +93,22 @@ class CueViews(Dataset):
 def train_cue_model(records: list[ImageRecord], labels: list[Path], init_artifact: dict, s: CueTrainSettings,
                     out_model: Path, checkpoint: Path, log_path: Path, device: str = "auto",
                     progress: bool = True, stop_after_steps: int | None = None) -> dict:
-    """Train CueNet on (image, background pseudo label) pairs; write out_model; return a summary."""
+    """Train CueNet on (image, background pseudo label) pairs with c2am.training.trainer.train; write out_model;
+    return a summary."""
     if len(records) != len(labels) or not records:
         raise TrainingError(f"need one pseudo label per image, got {len(records)} images and {len(labels)} labels")
-    verify_images([r.path for r in records], s.workers)
-    dev = pick_device(device)
-    seed_everything(s.seed)
-    model = CueNet(init_artifact["backbone"], init_artifact["input_mean"], init_artifact["input_std"],
-                   init_artifact["tf_padding"], s.head_width)
-    model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
-    model.backbone.freeze(s.frozen_stages)
     label_hashes = [hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in labels]
-    task = Task("cue_model", model, CueViews(records, labels, s),
-                param_groups(model, s.lr, s.weight_decay, s.head_lr_mult, bias_lr_mult=1.0,
-                             train_norm_affine=s.train_bn_affine, decay_all=True),
-                lambda out, target: (F.binary_cross_entropy_with_logits(out.float(), target), {}),
-                run_fingerprint("cue_model", s.learned(), init_artifact, records, label_hashes),
-                bn_frozen=bn_is_frozen(s.bn_mode, init_artifact))
-    summary = fit(task, s, dev, RunFiles(checkpoint, log_path), progress=progress, stop_after_steps=stop_after_steps)
-    if "stopped_at_step" in summary:
-        return summary
-    save_model(out_model, model, init_artifact, s.to_dict(), summary)
-    finish_run(summary, checkpoint, log_path)
-    return summary
+
+    def build(_ctx, _dev) -> Task:
+        model = CueNet(init_artifact["backbone"], init_artifact["input_mean"], init_artifact["input_std"],
+                       init_artifact["tf_padding"], s.head_width)
+        model.backbone.net.load_state_dict(init_artifact["state_dict"], strict=True)
+        return task_for("cue_model", model, CueViews(records, labels, s),
+                        lambda out, target: (F.binary_cross_entropy_with_logits(out.float(), target), {}),
+                        s, init_artifact, records, label_hashes, bias_lr_mult=1.0, decay_all=True)
+
+    return train(build, s, init_artifact, records, out_model, RunFiles(checkpoint, log_path), device, progress,
+                 stop_after_steps)
 
 
 def load_cue_model(path, fits: dict | None = None, option: str = "--model") -> tuple[CueNet, dict]:
