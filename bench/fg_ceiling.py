@@ -3,10 +3,10 @@ trained WITH the training split's masks. A diagnostic, never a method of the pip
 
 It trains the WSSS cue network (c2am.wsss.cue_model: the init's backbone at stride 16 + conv-BN-ReLU + 1x1 conv,
 BCE) on background labels made from the training masks (255 ignored -> a soft 0.5 target), predicts the
-evaluation split (whole image at the cue model's test size, averaged with its flip) and scores the foreground
+evaluation split (whole image at predict_cues.test_size, averaged with its flip) and scores the foreground
 (1 - background): the mask where its probability is >= 0.5 (the masks supervise it, so it needs no min-max scaling;
 table_fg.csv min-max scales the label-free maps first), and refined by predict's dense CRF as table_fg.csv does
-(min-max scaled, level 0.5). Training settings are the train_cue_model defaults of the schema unless given. With
+(min-max scaled, level 0.5). Settings are the train_cue_model / predict_cues defaults of the schema unless given. With
 --frozen-stages 5 only the head learns (a probe of the frozen ImageNet features); with 2 the stages 3-5 are
 fine-tuned too (the README's rows).
 
@@ -37,7 +37,7 @@ from c2am.data.voc import VOC_IGNORE, read_mask  # noqa: E402
 from c2am.foreground_scores import ForegroundScores  # noqa: E402
 from c2am.io import image_file  # noqa: E402
 from c2am.predict import mask_score  # noqa: E402
-from c2am.settings import CueTrainSettings, PredictSettings  # noqa: E402
+from c2am.settings import CueTrainSettings, PredictCuesSettings, PredictSettings  # noqa: E402
 from c2am.inference import pick_device  # noqa: E402
 from c2am.wsol.boxes import normalize_map  # noqa: E402
 from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model  # noqa: E402
@@ -55,7 +55,8 @@ def main() -> None:
     p.add_argument("--train-split", default="train")
     p.add_argument("--eval-split", default="val")
     p.add_argument("--epochs", type=int, help="default: train_cue_model.epochs")
-    p.add_argument("--size", type=int, help="training crop and prediction size (default: train_cue_model.crop / test_size)")
+    p.add_argument("--size", type=int, help="training crop and prediction size (default: train_cue_model.crop / "
+                                            "predict_cues.test_size)")
     p.add_argument("--frozen-stages", type=int, help="default: train_cue_model.frozen_stages")
     p.add_argument("--device", default="auto")
     p.add_argument("--out", required=True, help="JSON with the scores")
@@ -63,8 +64,9 @@ def main() -> None:
     train = [r for r in load_dataset("voc", args.root, args.train_split) if r.mask_path is not None]
     evals = [r for r in load_dataset("voc", args.root, args.eval_split) if r.mask_path is not None]
     init = torch.load(args.init, map_location="cpu", weights_only=False)
-    given = {"epochs": args.epochs, "crop": args.size, "test_size": args.size, "frozen_stages": args.frozen_stages}
+    given = {"epochs": args.epochs, "crop": args.size, "frozen_stages": args.frozen_stages}
     s = CueTrainSettings.from_dict({k: v for k, v in given.items() if v is not None})
+    cues = PredictCuesSettings.from_dict({} if args.size is None else {"test_size": args.size})
     start = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -79,12 +81,12 @@ def main() -> None:
     model = model.to(dev)
     max_side = PredictSettings.defaults().refine_max_side
     out = {"init": args.init, "root": args.root, "train_split": args.train_split, "eval_split": args.eval_split,
-           "train_images": len(train), "settings": s.to_dict(), "uses_masks": True}
+           "train_images": len(train), "settings": s.to_dict(), "predict_cues": cues.to_dict(), "uses_masks": True}
     for split, records in ((args.train_split, train), (args.eval_split, evals)):
         plain, crf = ForegroundScores(), ForegroundScores()
         for r in records:
             mask = read_mask(r.mask_path)
-            fg = 1 - predict_background(model, read_image(r.path), s.test_size, dev, amp=True)
+            fg = 1 - predict_background(model, read_image(r.path), cues.test_size, dev, amp=True)
             plain.add(np.clip(fg, 0, 1), mask, 0.5)
             score, level = mask_score(normalize_map(fg, "minmax"), read_rgb(r.path), 0.5, "crf", max_side)
             crf.add(score, mask, level)

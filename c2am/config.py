@@ -23,7 +23,8 @@ import yaml
 from .schema import SCHEMA_PATH, defaults_of as _defaults_of, load_schema, run_only_keys, section_defaults
 
 REPO = Path(__file__).resolve().parents[1]
-STAGES = ("train_c2am", "extract_maps", "make_boxes", "evaluate_wsol", "make_cue_labels", "train_cue_model", "predict")  # per experiment
+STAGES = ("train_c2am", "extract_maps", "make_boxes", "evaluate_wsol", "make_cue_labels", "train_cue_model",
+          "predict_cues", "predict")  # per experiment
 RECIPES = {"train_localizer": "localizer", "train_classifier": "classifier", "train_cam": "cam"}  # per recipe
 
 
@@ -106,10 +107,13 @@ RENAMED = {"c2am_train": "train_c2am", "extract": "extract_maps", "boxes": "make
            "ddt": "ddt_boxes", "localizer_train": "train_localizer", "classifier_train": "train_classifier",
            "cam_train": "train_cam", "cam_infer": "make_cams", "cue_labels": "make_cue_labels",
            "cue_train": "train_cue_model", "refine": "refine_cams", "fg_eval": "evaluate_fg"}
+# settings that moved to the section of the rule that reads them: (section, key) -> its new section
+MOVED = {("train_cue_model", "test_size"): "predict_cues"}
 
 
 def _check_section_names(config: dict, source: str) -> None:
-    """An earlier section name (stages.extract, experiments.E.c2am_train, ...) is an error naming the new one."""
+    """An earlier section name (stages.extract, experiments.E.c2am_train, ...) or a moved key
+    (train_cue_model.test_size) is an error naming the new one."""
     seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
     places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
     places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
@@ -118,6 +122,11 @@ def _check_section_names(config: dict, source: str) -> None:
             if key in RENAMED and not (key == "ddt" and where.startswith("experiments.")):  # experiments.E.ddt: rows
                 raise ConfigError(f"{source}: {where}.{key} is now {where}.{RENAMED[key]} (settings sections are "
                                   f"named like the rules that use them)")
+            for (section, moved), to in MOVED.items():
+                if key == section and isinstance(node[key], dict) and moved in node[key]:
+                    raise ConfigError(f"{source}: {where}.{section}.{moved}: {section}.{moved} is now {to}.{moved} "
+                                      f"(write {where}.{to}: {{{moved}: {node[key][moved]!r}}}; settings live in "
+                                      f"the section of the rule that reads them)")
 
 
 def _validate(config: dict) -> dict:

@@ -39,7 +39,7 @@ from .gallery import NEARLY_EMPTY, write_gallery
 from .inference import infer, inference_model, pick_device
 from .io import atomic_dir, check_out_paths, legacy_manifest_layout, write_image, write_parquet
 from .models.c2am import load_trained
-from .settings import CrfSettings, PredictSettings
+from .settings import CrfSettings, PredictCuesSettings, PredictSettings
 from .progress import progress_bar
 from .names import readable, safe_names
 from .wsol.boxes import boxes_from_map, flat_maps, normalize_map
@@ -169,7 +169,6 @@ def _warnings(ck: dict, model_path, files: list[Path], predicted: int, nearly_em
     return found
 
 
-@torch.no_grad()
 @dataclass
 class _MaskSource:
     """Where predict's masks come from: C2AM's map, or with `model` (masks self_trained) 1 - the cue model's
@@ -213,11 +212,13 @@ def _write_outputs(tmp: Path, name: str, img: torch.Tensor, fg: np.ndarray, flat
 
 def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Path, threshold: float,
                    s: PredictSettings, device: str = "auto", progress: bool = True,
-                   mask_model_path: str | Path | None = None, maps_recipe: dict | None = None) -> dict:
+                   mask_model_path: str | Path | None = None, maps_recipe: dict | None = None,
+                   cues: PredictCuesSettings | None = None) -> dict:
     """Write OUT/masks/REL.png (255 = foreground), OUT/boxes.parquet, OUT/previews/REL.jpg, OUT/index.html (the
     gallery) and OUT/summary.json for every image REL under `folder` (REL keeps its extension:
     masks/a/photo.jpg.png); the folder is written completely or not at all. `mask_model_path`: the cue model of
-    s.masks self_trained; `maps_recipe`: the size, scales and flip of the maps the threshold was chosen on
+    s.masks self_trained, run as predict_cues runs it (`cues`: its predict_cues settings, the schema's defaults
+    when None); `maps_recipe`: the size, scales and flip of the maps the threshold was chosen on
     (inference_recipe). Returns the summary."""
     if not 0 < threshold < 1:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
@@ -239,9 +240,10 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
     size = recipe["size"]
     model = inference_model(model, dev, True)
     masks = _MaskSource(dev, s.amp, needs_rgb=s.refine == "crf" or s.previews)
-    if mask_model_path:  # run as predict_cues runs it for table_fg: at its own test size
-        cue_net, cue_ck = load_cue_model(mask_model_path, fits=ck, option="--mask-model")
-        masks.model, masks.size = inference_model(cue_net, dev, True), cue_ck["settings"]["test_size"]
+    if mask_model_path:  # run as predict_cues runs it for table_fg: at predict_cues.test_size
+        cue_net, _ = load_cue_model(mask_model_path, fits=ck, option="--mask-model")
+        masks.model = inference_model(cue_net, dev, True)
+        masks.size = (cues or PredictCuesSettings.defaults()).test_size
     on_gpu = dev.type == "cuda"
     loader = DataLoader(_Views(files, size), batch_size=s.batch_size, num_workers=s.workers, collate_fn=_collate,
                         pin_memory=on_gpu)
@@ -272,8 +274,10 @@ def predict_folder(model_path: str | Path, folder: str | Path, out_dir: str | Pa
         summary = {"images": len(files), "predicted": len(rows), "skipped_unreadable": len(skipped),
                    "empty_maps": int(empty), "nearly_empty_masks": nearly_empty,
                    "threshold": threshold, "size": size, "scales": list(recipe["scales"]),
-                   "flip": recipe["flip"], "recipe_from": recipe["recipe_from"], "refine": s.refine, "model": str(model_path), "masks": s.masks,
+                   "flip": recipe["flip"], "recipe_from": recipe["recipe_from"], "refine": s.refine,
+                   "model": str(model_path), "masks": s.masks,
                    "mask_model": None if mask_model_path is None else str(mask_model_path),
+                   "mask_model_size": masks.size if mask_model_path else None,
                    "foreground_is": "1 - P" if bool(model.fg_flip) else "P", "device": str(dev),
                    "seconds": round(time.time() - start, 2), "warnings": warnings, "skipped": skipped,
                    "renamed": [{"file": renamed[r], "name": readable(r)} for r in rels if r in renamed]}

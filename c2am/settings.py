@@ -138,8 +138,6 @@ class CamTrainSettings(PooledTrainSettings):
 @section
 class CueTrainSettings(LoopSettings):
     SECTION: ClassVar[str] = "train_cue_model"
-    INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size",)  # read by predict_cues only
-    NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
 
 
 @section
@@ -204,6 +202,13 @@ class CueLabelSettings(CrfSettings):
 
 
 @section
+class PredictCuesSettings(Settings):
+    """The cue model's prediction: rule predict_cues, and predict's masks self_trained (run the same way)."""
+
+    SECTION: ClassVar[str] = "predict_cues"
+
+
+@section
 class RefineSettings(CrfSettings):
     SECTION: ClassVar[str] = "refine_cams"
 
@@ -231,6 +236,7 @@ class TableSettings(Settings):
 
 ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
        CueTrainSettings, ExtractSettings, BoxSettings, WsolEvalSettings, DDTSettings, PredictSettings, CamInferSettings,
-       CrfSettings, CueLabelSettings, RefineSettings, FigureSettings, TableSettings, FgEvalSettings)
+       CrfSettings, CueLabelSettings, PredictCuesSettings, RefineSettings, FigureSettings, TableSettings,
+       FgEvalSettings)
 BY_SECTION = {cls.SECTION: cls for cls in ALL}
 

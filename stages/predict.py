@@ -14,8 +14,8 @@ Writes: --out-dir/masks/REL.png (255 = foreground, original size), boxes.parquet
         A blank image (no contrast) gets empty_map true, no box and an empty mask; a file whose name is not UTF-8
         is written under its escaped name (caf\\xe9.jpg -> caf%E9.jpg), listed in summary.json's `renamed`.
         With --masks self_trained --mask-model CUE_MODEL.pt the masks come from C2AM self-trained (the cue model
-        trained on C2AM's pseudo labels, run at its own test size, mask level 0.5 as results/table_fg.csv scores
-        it).
+        trained on C2AM's pseudo labels, run as predict_cues runs it for results/table_fg.csv: the image resized
+        to --test-size (predict_cues.test_size), mask level 0.5 as table_fg scores it).
         The folder appears complete or not at all. It must not be, hold or lie inside --images, and an existing
         --out-dir is replaced only when it holds nothing but an earlier predict output (else: an error naming it).
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from c2am.cli import add_device_args, add_paths, add_settings, main, print_summary, settings_of, stage_parser
 from c2am.predict import predict_folder
-from c2am.settings import PredictSettings
+from c2am.settings import PredictCuesSettings, PredictSettings
 
 
 def read_threshold_file(path: str) -> tuple[float, dict | None]:
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
     threshold, maps = read_threshold_file(args.threshold_file) if args.threshold_file else (args.threshold, None)
     summary = predict_folder(args.model, args.images, args.out_dir, threshold, settings_of(args, PredictSettings),
                              args.device, progress=not args.no_progress, mask_model_path=args.mask_model,
-                             maps_recipe=maps)
+                             maps_recipe=maps, cues=settings_of(args, PredictCuesSettings))
     print_summary({k: v for k, v in summary.items() if k != "skipped"})
 
 
@@ -100,6 +100,7 @@ def parser() -> argparse.ArgumentParser:
                                         "foreground (1 - background) gives the masks")
     add_device_args(p)
     add_settings(p, PredictSettings)
+    add_settings(p, PredictCuesSettings)  # the mask model's, with --masks self_trained
     return p
 
 

@@ -1,5 +1,6 @@
 """predict-cues: background cues of every image of a split from the trained cue model: uint8 PNG at the
-original size, 255 = background (the model's background probability x 255), plus manifest.parquet.
+original size, 255 = background (the model's background probability x 255), plus manifest.parquet. Each image
+is resized as a whole to --test-size (predict_cues.test_size) for the model (autocast: the model's own amp).
 
 Reads:  --model (train_cue_model), the images of --split.   Writes: --out-dir/<image_id>.png, manifest.parquet.
 
@@ -15,11 +16,13 @@ import argparse
 import numpy as np
 import torch
 
-from c2am.cli import add_dataset_args, add_device_args, add_paths, main, read_split, stage_parser
+from c2am.cli import add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of
+from c2am.cli import stage_parser
 from c2am.data.images import read_image
 from c2am.inference import pick_device
 from c2am.io import write_image_folder
 from c2am.progress import progress_bar
+from c2am.settings import PredictCuesSettings
 from c2am.wsss.cue_model import load_cue_model, predict_background
 
 
@@ -27,7 +30,7 @@ def run(args: argparse.Namespace) -> None:
     model, ck = load_cue_model(args.model)
     dev = pick_device(args.device)
     model.to(dev)
-    size = args.test_size or ck["settings"]["test_size"]
+    size = settings_of(args, PredictCuesSettings).test_size
     records = read_split(args)
 
     def cues_of_split():
@@ -45,8 +48,8 @@ def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     add_paths(p, "--model", "--out-dir", model="train_cue_model output")
     add_dataset_args(p)
-    p.add_argument("--test-size", type=int, default=None, help="default: the model's train_cue_model.test_size")
     add_device_args(p)
+    add_settings(p, PredictCuesSettings)
     return p
 
 

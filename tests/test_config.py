@@ -220,3 +220,22 @@ def test_an_earlier_section_name_says_the_new_one(raw, edit, message):
     raw["stages"].pop("extract", None), raw["stages"].pop("ddt", None)
     raw["experiments"]["demo_effl0"]["ddt"] = False  # an experiment's ddt is its DDT rows, not a section
     assert validate_config(raw)["experiments"]["demo_effl0"]["ddt"] is False
+
+
+@pytest.mark.parametrize("place", ["stages", "experiments.demo_voc_effl0", "segment.recipe"])
+def test_a_moved_setting_says_its_new_section(raw, place):
+    """train_cue_model.test_size is read by predict_cues only: it lives in predict_cues, and a config that still
+    sets it under train_cue_model is told where it went (wherever it sets it)."""
+    node = raw
+    for key in place.split("."):
+        node = node.setdefault(key, {})
+    node.setdefault("train_cue_model", {})["test_size"] = 192
+    with pytest.raises(ConfigError, match=re.escape(f"{place}.train_cue_model.test_size: train_cue_model.test_size "
+                                                    f"is now predict_cues.test_size")) as err:
+        validate_config(raw)
+    assert f"{place}.predict_cues: {{test_size: 192}}" in str(err.value)
+    node["predict_cues"] = {"test_size": node["train_cue_model"].pop("test_size")}
+    cfg = validate_config(raw)
+    if place != "segment.recipe":  # the recipe becomes an experiment only with segment.images set
+        job = {"exp": "demo_voc_effl0"} if place.startswith("experiments") else {}
+        assert settings_for(cfg, "predict_cues", job).test_size == 192

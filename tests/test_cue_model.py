@@ -43,6 +43,37 @@ def test_cue_model_resumes_exactly_and_predicts_a_cue(tmp_path, data, init):
     assert bg.shape == tuple(image.shape[-2:]) and bg.dtype == np.float32 and 0 <= bg.min() <= bg.max() <= 1
 
 
+def test_predict_cues_runs_the_model_at_predict_cues_test_size(tmp_path, data, init, demo_root):
+    """The stage's --test-size (predict_cues.test_size, the schema's default when left out) is the size each image
+    is resized to for the model; the model file has no say in it."""
+    import cv2
+    import pandas as pd
+
+    from c2am.cli import settings_of
+    from c2am.io import read_parquet_meta
+    from c2am.settings import PredictCuesSettings
+    from stages.predict_cues import parser, run
+
+    records, labels = data
+    train_cue_model(records, labels, init, _settings(epochs=1), tmp_path / "m.pt", tmp_path / "ck.pt",
+                    tmp_path / "log.jsonl", "cpu", False)
+    given = ["--model", str(tmp_path / "m.pt"), "--dataset-format", "voc", "--dataset-root",
+             str(demo_root / "VOC2012"), "--split", "val", "--out-dir", str(tmp_path / "cues"), "--device", "cpu",
+             "--no-progress"]
+    assert settings_of(parser().parse_args(given), PredictCuesSettings) == PredictCuesSettings.defaults()
+    run(parser().parse_args([*given, "--test-size", "48"]))
+    assert read_parquet_meta(tmp_path / "cues" / "manifest.parquet")["settings"]["test_size"] == 48
+    row = pd.read_parquet(tmp_path / "cues" / "manifest.parquet").iloc[0]
+    image = read_image(demo_root / "VOC2012" / "JPEGImages" / f"{row['image_id']}.jpg")
+    written = cv2.imread(str(tmp_path / "cues" / row["file"]), cv2.IMREAD_GRAYSCALE)
+    model, _ = load_cue_model(tmp_path / "m.pt")
+
+    def cue_at(size):
+        return np.round(predict_background(model, image, size, torch.device("cpu"), amp=True) * 255).astype(np.uint8)
+
+    assert np.array_equal(written, cue_at(48)) and not np.array_equal(written, cue_at(64))
+
+
 def test_cue_model_rejects_mismatched_labels(tmp_path, data, init):
     records, labels = data
     with pytest.raises(RuntimeError, match="one pseudo label per image"):

@@ -135,10 +135,10 @@ def _largest_region_box(mask: np.ndarray) -> list[float]:
 
 def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_its_box(
         tmp_path, demo_root, trained, voc_cue_labels, init):
-    """masks self_trained: the mask is 1 - the cue model's background probability at the cue model's own test size
-    (as table_fg scores it), min-max scaled, >= 0.5 whatever the box threshold; the box is that of the written mask;
-    the setting and the mask model must come together."""
-    from c2am.settings import CueTrainSettings
+    """masks self_trained: the mask is 1 - the cue model's background probability at predict_cues.test_size (as
+    predict_cues runs it for table_fg), min-max scaled, >= 0.5 whatever the box threshold; the box is that of the
+    written mask; the setting and the mask model must come together."""
+    from c2am.settings import CueTrainSettings, PredictCuesSettings
     from c2am.inference import pick_device
     from c2am.wsol.boxes import normalize_map
     from c2am.wsss.cue_model import load_cue_model, predict_background, train_cue_model
@@ -146,7 +146,7 @@ def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_its
     records, labels = voc_cue_labels
     cue = tmp_path / "cue.pt"
     train_cue_model(records, labels, init, CueTrainSettings.from_dict(
-        {"epochs": 1, "batch_size": 4, "crop": 64, "workers": 0, "test_size": 48}), cue, tmp_path / "ck.pt",
+        {"epochs": 1, "batch_size": 4, "crop": 64, "workers": 0}), cue, tmp_path / "ck.pt",
         tmp_path / "log.jsonl", "cpu", False)
     folder = tmp_path / "images"
     folder.mkdir()
@@ -154,8 +154,10 @@ def test_predict_with_self_trained_masks_takes_the_cue_models_foreground_and_its
     plain = PREDICT.replace(refine="none")
     own = predict_folder(trained, folder, tmp_path / "c2am", 0.3, plain, device="cpu", progress=False)
     self_trained = predict_folder(trained, folder, tmp_path / "st", 0.3, plain.replace(masks="self_trained"),
-                                  device="cpu", progress=False, mask_model_path=cue)
+                                  device="cpu", progress=False, mask_model_path=cue,
+                                  cues=PredictCuesSettings.from_dict({"test_size": 48}))
     assert own["masks"] == "c2am" and self_trained["masks"] == "self_trained" and self_trained["mask_model"] == str(cue)
+    assert own["mask_model_size"] is None and self_trained["mask_model_size"] == 48
     model, _ = load_cue_model(cue)
 
     def foreground_at(size):

@@ -51,7 +51,7 @@ EDITS = {  # dotted key, value, the rules that must re-run
     "make_cams": ("stages.make_cams.flip", False, CAMS),
     "make_cue_labels": ("experiments.demo_voc_effl0.make_cue_labels.threshold", 0.4, CUE_MODEL | {"make_cue_labels"}),
     "train_cue_model": ("experiments.demo_voc_effl0.train_cue_model.epochs", 9, CUE_MODEL),
-    "train_cue_model.test_size": ("experiments.demo_voc_effl0.train_cue_model.test_size", 192, CUES),
+    "predict_cues.test_size": ("experiments.demo_voc_effl0.predict_cues.test_size", 192, CUES),
     "refine": ("stages.refine_cams.crf_iterations", 5, {"all", "refine_baseline", "table5"}),
     "figure": ("stages.figure.n_images", 6, {"all", "figure_maps", "figure_wsol", "figure_wsss"}),
     "tables": ("stages.tables.decimals", 3, {"all", "table1", "table2", "table3", "table4", "table5", "table6", "table_fg"}),

@@ -153,7 +153,8 @@ def test_predict_warns_when_a_demo_model_meets_other_photos_and_when_most_masks_
 # ----------------------------------------------------------------------------------------- the whole run, tiny
 TINY_RECIPE = {"train_c2am": {"batch_size": 4, "resize": 72, "crop": 64, "workers": 1, "fg_rule_images": 8},
                "extract_maps": {"resize": 80, "batch_size": 8, "workers": 1, "scales": [1.0, 1.25]},
-               "train_cue_model": {"batch_size": 4, "crop": 64, "test_size": 64, "workers": 1},
+               "train_cue_model": {"batch_size": 4, "crop": 64, "workers": 1},
+               "predict_cues": {"test_size": 64},
                "predict": {"workers": 1, "refine_max_side": 64}}
 
 

@@ -15,7 +15,7 @@ from c2am.schema import section_defaults, section_props
 from c2am.settings import (ALL, BoxSettings, C2AMTrainSettings, CamInferSettings, CamTrainSettings,
                            ClassifierTrainSettings, CueLabelSettings, CueTrainSettings, DDTSettings, ExtractSettings,
                            CrfSettings, FigureSettings, InitSettings, LocalizerTrainSettings, LoopSettings,
-                           PredictSettings,
+                           PredictCuesSettings, PredictSettings,
                            RefineSettings, SettingsError, TableSettings, WsolEvalSettings)
 from conftest import REPO
 
@@ -31,7 +31,7 @@ def test_settings_fields_are_the_schema_keys_and_have_no_defaults_of_their_own(c
 
 def test_every_trainer_has_the_loop_settings():
     loop = set(LoopSettings.REQUIRED_KEYS)
-    assert len(loop) == 15
+    assert len(loop) == 18
     for cls in (C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
                 CueTrainSettings):
         assert issubclass(cls, LoopSettings) and loop <= {f.name for f in dataclasses.fields(cls)}
@@ -112,7 +112,8 @@ STAGE_SECTIONS = {
     "train_classifier": [ClassifierTrainSettings], "evaluate_psol": [WsolEvalSettings],
     "train_cam": [CamTrainSettings], "make_cams": [CamInferSettings], "sweep_cam_threshold": [RefineSettings],
     "refine_cams": [RefineSettings], "make_cue_labels": [CueLabelSettings], "train_cue_model": [CueTrainSettings],
-    "predict": [PredictSettings], "figure_maps": [FigureSettings], "figure_wsol": [FigureSettings],
+    "predict_cues": [PredictCuesSettings], "predict": [PredictSettings, PredictCuesSettings],
+    "figure_maps": [FigureSettings], "figure_wsol": [FigureSettings],
     "figure_wsss": [FigureSettings], **{f"table{i}": [TableSettings] for i in range(1, 7)},
 }
 

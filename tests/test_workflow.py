@@ -157,7 +157,9 @@ def test_predict_with_self_trained_masks_plans_the_cue_model_and_passes_it_quote
     cv2.imwrite(str(folder / "a.png"), np.zeros((8, 8, 3), np.uint8))
     edited = edited_config(tmp_path, {"predict_folders": {"mine": str(folder)},
                                       "active_experiments": ["demo_effl0", "demo_voc_effl0"],
-                                      "experiments.demo_voc_effl0.predict.masks": "self_trained"})
+                                      "experiments.demo_voc_effl0.predict.masks": "self_trained",
+                                      "experiments.demo_voc_effl0.predict_cues.test_size": 192,
+                                      "experiments.demo_effl0.predict_cues.test_size": 192})
     proc = snakemake(tmp_path, "-n", "-p", "results/demo_voc_effl0/predict/mine", configfiles=(edited,))
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = job_counts(proc.stdout)
@@ -165,9 +167,20 @@ def test_predict_with_self_trained_masks_plans_the_cue_model_and_passes_it_quote
     assert "--masks self_trained " in proc.stdout
     assert "--mask-model results/demo_voc_effl0/wsss/cue_model.pt" in proc.stdout
     assert f"--images '{folder}'" in proc.stdout
+    # the mask model runs at predict_cues.test_size, as predict_cues runs it: predict gets it with self_trained
+    # masks only (editing predict_cues re-runs no predict of C2AM's masks)
+    assert " --test-size 192" in _command_of("stages.predict", proc.stdout)
     plain = snakemake(tmp_path, "-n", "-p", "results/demo_effl0/predict/mine", configfiles=(edited,))
     assert plain.returncode == 0, plain.stderr[-3000:]
     assert "train_cue_model" not in job_counts(plain.stdout) and "--mask-model" not in plain.stdout
+    assert "--test-size" not in _command_of("stages.predict", plain.stdout)
+
+
+def _command_of(stage: str, dry_run: str) -> str:
+    """The one command of `stage` in the output of `snakemake -n -p`."""
+    commands = [line for line in dry_run.splitlines() if f"-m {stage} " in line]
+    assert len(commands) == 1, commands
+    return commands[0]
 
 
 def test_table_folds_without_fold_experiments_says_which_config_defines_them(tmp_path):

@@ -8,8 +8,8 @@ label (255 = background, 0 = foreground; intermediate values are soft targets), 
 Training views: random resized crop (area in [scale_min, 1], aspect 3/4..4/3) of image and label together,
 resized to crop x crop, random horizontal flip. SGD with a head learning-rate multiplier, poly/cosine schedule,
 AMP on GPU, channels_last (GPU and CPU), one checkpoint per epoch and exact resume (same fingerprint rule as the other
-trainers, through the shared loop). Prediction: the whole image resized to test_size x test_size, sigmoid,
-resized back to the original.
+trainers, through the shared trainer skeleton and loop). Prediction: the whole image resized to
+predict_cues.test_size squared, sigmoid, resized back to the original.
 """
 
 from __future__ import annotations

@@ -546,6 +546,12 @@ def predict_mask_flag(wildcards):
     return "".join(f"--mask-model {shlex.quote(path)}" for path in predict_mask_model(wildcards))
 
 
+def predict_mask_keys(wildcards):
+    """The predict_cues keys predict reads: test_size, the mask model's, with predict.masks self_trained; none
+    otherwise, so that editing predict_cues re-runs no predict whose masks are C2AM's."""
+    return ["test_size"] if predict_mask_model(wildcards) else []
+
+
 def segment_run(_):
     """The predict folder of the segment run (config segment: images, name)."""
     if CFG["segment"]["images"] is None:

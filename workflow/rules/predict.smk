@@ -17,7 +17,7 @@ rule predict:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_{{folder}}.log"),
         images=lambda w: shlex.quote(CFG["predict_folders"][w.folder]),
         listing=lambda w: listing_fingerprint(CFG["predict_folders"][w.folder]),  # adding an image re-runs it
-        settings=settings("predict"),
+        settings=settings("predict", ("predict_cues", predict_mask_keys)),
         mask_model=predict_mask_flag,  # the cue model when predict.masks is self_trained
         run=run_flags("predict"),
     shell:

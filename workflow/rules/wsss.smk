@@ -161,8 +161,8 @@ rule train_cue_model:
         failure=last_failure(f"{R}/{{exp}}/logs/train_cue_model.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("train_cue_model", "test_size")),
-        run=run_flags(without("train_cue_model", "test_size")),
+        settings=settings("train_cue_model"),
+        run=run_flags("train_cue_model"),
         checkpoint=run_file("{R}/{exp}/wsss/cue_checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/wsss/cue_train_log.jsonl"),
     shell:
@@ -188,7 +188,7 @@ rule predict_cues:
     params:
         failure=last_failure(f"{R}/{{exp}}/logs/predict_cues_{{split}}.log"),
         data=data_flags,
-        settings=settings(("train_cue_model", ["test_size"])),
+        settings=settings("predict_cues"),
         run=run_flags(),
     shell:
         "python -m stages.predict_cues --model {input.model:q} {params.data} --split {wildcards.split:q}"
