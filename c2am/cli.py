@@ -18,7 +18,7 @@ from .data.readers import load_dataset
 from .io import check_out_paths
 
 WHERE = {"train_localizer": "localizers.*.settings / localizer_presets", "ddt_boxes": "stages.ddt_boxes",
-         "train_classifier": "classifiers.*.settings / classifier_presets",
+         "train_classifier": "classifiers.*.settings / classifier_presets", "predict_psol": "stages.predict_psol",
          "train_cam": "cams.*.settings / cam_presets", "make_cams": "stages.make_cams", "refine_cams": "stages.refine_cams",
          "figure": "stages.figure", "tables": "stages.tables", "init": "inits.NAME"}
 

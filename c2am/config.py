@@ -107,13 +107,32 @@ RENAMED = {"c2am_train": "train_c2am", "extract": "extract_maps", "boxes": "make
            "ddt": "ddt_boxes", "localizer_train": "train_localizer", "classifier_train": "train_classifier",
            "cam_train": "train_cam", "cam_infer": "make_cams", "cue_labels": "make_cue_labels",
            "cue_train": "train_cue_model", "refine": "refine_cams", "fg_eval": "evaluate_fg"}
-# settings that moved to the section of the rule that reads them: (section, key) -> its new section
-MOVED = {("train_cue_model", "test_size"): "predict_cues"}
+# settings that moved to the section of the rule that reads them: (section, key) -> (its new section, its new key)
+MOVED = {("train_cue_model", "test_size"): ("predict_cues", "test_size"),
+         **{(f"train_{kind}", old): ("predict_psol", new) for kind in ("localizer", "classifier")
+            for old, new in (("test_size", "test_size"), ("test_batch_size", "batch_size"))}}
+
+
+def _section_nodes(config: dict):
+    """(where, section, its settings) for every place of a config that sets a section's settings: stages.S,
+    experiments.E.S, segment.recipe.S, and the recipes (localizers.NAME.settings, localizer_presets.NAME, ...)."""
+    seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
+    places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe"))]
+    places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
+    for where, node in places:
+        for section, values in (node.items() if isinstance(node, dict) else ()):
+            yield f"{where}.{section}", where, section, values
+    for kind in RECIPES.values():
+        for name, entry in (config.get(f"{kind}s") or {}).items():
+            if isinstance(entry, dict):
+                yield f"{kind}s.{name}.settings", "stages", f"train_{kind}", entry.get("settings")
+        for name, values in (config.get(f"{kind}_presets") or {}).items():
+            yield f"{kind}_presets.{name}", "stages", f"train_{kind}", values
 
 
 def _check_section_names(config: dict, source: str) -> None:
     """An earlier section name (stages.extract, experiments.E.c2am_train, ...) or a moved key
-    (train_cue_model.test_size) is an error naming the new one."""
+    (train_cue_model.test_size, train_localizer.test_size, ...) is an error naming the new one."""
     seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
     places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
     places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
@@ -122,11 +141,13 @@ def _check_section_names(config: dict, source: str) -> None:
             if key in RENAMED and not (key == "ddt" and where.startswith("experiments.")):  # experiments.E.ddt: rows
                 raise ConfigError(f"{source}: {where}.{key} is now {where}.{RENAMED[key]} (settings sections are "
                                   f"named like the rules that use them)")
-            for (section, moved), to in MOVED.items():
-                if key == section and isinstance(node[key], dict) and moved in node[key]:
-                    raise ConfigError(f"{source}: {where}.{section}.{moved}: {section}.{moved} is now {to}.{moved} "
-                                      f"(write {where}.{to}: {{{moved}: {node[key][moved]!r}}}; settings live in "
-                                      f"the section of the rule that reads them)")
+    for place, scope, section, values in _section_nodes(config):
+        for key in values if isinstance(values, dict) else ():
+            if (section, key) in MOVED:
+                to, new = MOVED[section, key]
+                raise ConfigError(f"{source}: {place}.{key}: {section}.{key} is now {to}.{new} (write "
+                                  f"{scope}.{to}: {{{new}: {values[key]!r}}}; settings live in the section of the "
+                                  f"rule that reads them)")
 
 
 def _validate(config: dict) -> dict:

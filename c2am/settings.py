@@ -119,15 +119,19 @@ class PooledTrainSettings(LoopSettings):
 @section
 class LocalizerTrainSettings(PooledTrainSettings):
     SECTION: ClassVar[str] = "train_localizer"
-    INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size", "test_batch_size")  # read by predict_psol only
-    NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
 
 
 @section
 class ClassifierTrainSettings(PooledTrainSettings):
     SECTION: ClassVar[str] = "train_classifier"
-    INFERENCE_ONLY: ClassVar[tuple[str, ...]] = ("test_size", "test_batch_size")
-    NOT_LEARNED: ClassVar[tuple[str, ...]] = LoopSettings.NOT_LEARNED + INFERENCE_ONLY
+
+
+@section
+class PredictPsolSettings(Settings):
+    """The localizer's and classifier's prediction (stage predict_psol, rules predict_localizer and
+    predict_classifier)."""
+
+    SECTION: ClassVar[str] = "predict_psol"
 
 
 @section
@@ -234,9 +238,9 @@ class TableSettings(Settings):
     SECTION: ClassVar[str] = "tables"
 
 
-ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, CamTrainSettings,
-       CueTrainSettings, ExtractSettings, BoxSettings, WsolEvalSettings, DDTSettings, PredictSettings, CamInferSettings,
-       CrfSettings, CueLabelSettings, PredictCuesSettings, RefineSettings, FigureSettings, TableSettings,
-       FgEvalSettings)
+ALL = (InitSettings, C2AMTrainSettings, LocalizerTrainSettings, ClassifierTrainSettings, PredictPsolSettings,
+       CamTrainSettings, CueTrainSettings, ExtractSettings, BoxSettings, WsolEvalSettings, DDTSettings,
+       PredictSettings, CamInferSettings, CrfSettings, CueLabelSettings, PredictCuesSettings, RefineSettings,
+       FigureSettings, TableSettings, FgEvalSettings)
 BY_SECTION = {cls.SECTION: cls for cls in ALL}
 

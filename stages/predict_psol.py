@@ -1,5 +1,5 @@
-"""predict-psol: run a trained localizer or classifier on every image of a split (whole image resized to the
-model's test_size).
+"""predict-psol: run a trained localizer or classifier on every image of a split (whole image resized to
+--test-size, predict_psol.test_size: by default the model's training crop).
 
 Reads:  --model (train_localizer or train_classifier output) and the images of --split.
 Writes: --out parquet. Localizer: one box per image in the make_boxes format (original pixels).
@@ -16,23 +16,23 @@ import argparse
 
 import torch
 
-from c2am.cli import add_dataset_args, add_device_args, add_paths, main, read_split, stage_parser
+from c2am.cli import (add_dataset_args, add_device_args, add_paths, add_settings, main, read_split, settings_of,
+                      stage_parser)
 from c2am.io import write_parquet
 from c2am.models.pooled import load_pooled
+from c2am.settings import PredictPsolSettings
 from c2am.wsol.psol import boxes_from_outputs, pooled_outputs, topk_table
 
 
 def run(args: argparse.Namespace) -> None:
     model, ck = load_pooled(args.model)
-    task, s = ck["task"], ck["settings"]
-    size = args.test_size or s["test_size"]
+    task, trained, s = ck["task"], ck["settings"], settings_of(args, PredictPsolSettings)
+    size = s.test_size or trained["crop"]
     records = read_split(args)
-    workers = s["workers"] if args.workers is None else args.workers
-    ids, outputs, sizes = pooled_outputs(model, records, size, args.test_batch_size or s["test_batch_size"],
-                                         workers, args.device, s["amp"], s["channels_last"],
-                                         progress=not args.no_progress)
+    ids, outputs, sizes = pooled_outputs(model, records, size, s.batch_size, s.workers, args.device, trained["amp"],
+                                         trained["channels_last"], progress=not args.no_progress)
     if task == "localizer":
-        table = boxes_from_outputs(ids, outputs, sizes, s["box_output"])
+        table = boxes_from_outputs(ids, outputs, sizes, trained["box_output"])
     else:
         table = topk_table(ids, outputs, ck["class_ids"], k=5)
         top1 = torch.tensor(table["top1"].to_numpy())
@@ -47,12 +47,8 @@ def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     add_paths(p, "--model", "--out", model="train_localizer or train_classifier output", out="parquet to write")
     add_dataset_args(p)
-    p.add_argument("--test-size", type=int, default=None,
-                   help="test images are resized to this square size (default: the model's training settings)")
-    p.add_argument("--test-batch-size", type=int, default=None, help="default: the model's training settings")
-    p.add_argument("--workers", type=int, default=None, help="loader processes (default: the model's training "
-                                                                "settings)")
     add_device_args(p)
+    add_settings(p, PredictPsolSettings)
     return p
 
 

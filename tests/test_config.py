@@ -239,3 +239,24 @@ def test_a_moved_setting_says_its_new_section(raw, place):
     if place != "segment.recipe":  # the recipe becomes an experiment only with segment.images set
         job = {"exp": "demo_voc_effl0"} if place.startswith("experiments") else {}
         assert settings_for(cfg, "predict_cues", job).test_size == 192
+
+
+@pytest.mark.parametrize("place, section, key, new", [
+    ("localizer_presets.cpu_small", "train_localizer", "test_size", "test_size"),
+    ("localizers.effl0_demo.settings", "train_localizer", "test_batch_size", "batch_size"),
+    ("classifiers.effl0_demo.settings", "train_classifier", "test_size", "test_size"),
+    ("stages.train_classifier", "train_classifier", "test_batch_size", "batch_size")])
+def test_the_psol_test_settings_moved_to_predict_psol_wherever_a_recipe_sets_them(raw, place, section, key, new):
+    """The localizer's and classifier's test size and batch are read by predict_psol only: a recipe, preset or
+    stages section that still sets them is told to write stages.predict_psol."""
+    node = raw
+    for part in place.split("."):
+        node = node.setdefault(part, {})
+    node[key] = 96
+    with pytest.raises(ConfigError, match=re.escape(f"{place}.{key}: {section}.{key} is now predict_psol.{new} "
+                                                    f"(write stages.predict_psol: {{{new}: 96}}")):
+        validate_config(raw)
+    del node[key]
+    raw["stages"]["predict_psol"] = {new: 96}
+    assert getattr(settings_for(validate_config(raw), "predict_psol"), new) == 96
+

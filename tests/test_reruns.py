@@ -52,6 +52,8 @@ EDITS = {  # dotted key, value, the rules that must re-run
     "make_cue_labels": ("experiments.demo_voc_effl0.make_cue_labels.threshold", 0.4, CUE_MODEL | {"make_cue_labels"}),
     "train_cue_model": ("experiments.demo_voc_effl0.train_cue_model.epochs", 9, CUE_MODEL),
     "predict_cues.test_size": ("experiments.demo_voc_effl0.predict_cues.test_size", 192, CUES),
+    "predict_psol.test_size": ("stages.predict_psol.test_size", 96, PSOL - {"figure_training"} | {"predict_localizer",
+                                                                                              "predict_classifier"}),
     "refine": ("stages.refine_cams.crf_iterations", 5, {"all", "refine_baseline", "table5"}),
     "figure": ("stages.figure.n_images", 6, {"all", "figure_maps", "figure_wsol", "figure_wsss"}),
     "tables": ("stages.tables.decimals", 3, {"all", "table1", "table2", "table3", "table4", "table5", "table6", "table_fg"}),
@@ -66,7 +68,8 @@ EDITS = {  # dotted key, value, the rules that must re-run
     "extract_maps.batch_size": ("experiments.demo_effl0.extract_maps.batch_size", 4, set()),
     "ddt_boxes.cache_mb": ("stages.ddt_boxes.cache_mb", 64, set()),
     "predict.workers": ("stages.predict.workers", 0, set()),
-    "train_localizer.test_batch_size": ("localizers.effl0_demo.settings.test_batch_size", 8, set()),
+    "predict_psol.batch_size": ("stages.predict_psol.batch_size", 8, set()),
+    "predict_psol.workers": ("stages.predict_psol.workers", 0, set()),
     # a setting given at its schema default changes no command
     "train_c2am.seed at its default": ("stages.train_c2am.seed", 0, set()),
 }

@@ -15,7 +15,7 @@ from c2am.schema import section_defaults, section_props
 from c2am.settings import (ALL, BoxSettings, C2AMTrainSettings, CamInferSettings, CamTrainSettings,
                            ClassifierTrainSettings, CueLabelSettings, CueTrainSettings, DDTSettings, ExtractSettings,
                            CrfSettings, FigureSettings, InitSettings, LocalizerTrainSettings, LoopSettings,
-                           PredictCuesSettings, PredictSettings,
+                           PredictCuesSettings, PredictPsolSettings, PredictSettings,
                            RefineSettings, SettingsError, TableSettings, WsolEvalSettings)
 from conftest import REPO
 
@@ -109,7 +109,8 @@ STAGE_SECTIONS = {
     "choose_threshold": [BoxSettings, WsolEvalSettings], "make_boxes": [BoxSettings],
     "evaluate_wsol": [WsolEvalSettings], "fg_rule_ablation": [BoxSettings, WsolEvalSettings],
     "ddt_boxes": [DDTSettings], "train_localizer": [LocalizerTrainSettings],
-    "train_classifier": [ClassifierTrainSettings], "evaluate_psol": [WsolEvalSettings],
+    "train_classifier": [ClassifierTrainSettings], "predict_psol": [PredictPsolSettings],
+    "evaluate_psol": [WsolEvalSettings],
     "train_cam": [CamTrainSettings], "make_cams": [CamInferSettings], "sweep_cam_threshold": [RefineSettings],
     "refine_cams": [RefineSettings], "make_cue_labels": [CueLabelSettings], "train_cue_model": [CueTrainSettings],
     "predict_cues": [PredictCuesSettings], "predict": [PredictSettings, PredictCuesSettings],

@@ -9,7 +9,6 @@ from c2am.config import setting_flags, settings_for, wsss_label
 from c2am.data.readers import FOLD_SPLIT, listing_fingerprint
 from c2am.io import write_text
 from c2am.report import WsssColumn
-from c2am.schema import section_props
 from c2am.settings import RefineSettings
 from c2am.training.launch import launch_command
 
@@ -175,11 +174,6 @@ def run_flags(*parts, device=True):
         return RunFlags(" ".join(filter(None, flags)))
 
     return param
-
-
-def without(section, *keys):
-    """(section, every key of it but `keys`): a part of settings() for a rule that reads most of a section."""
-    return (section, [k for k in section_props(section) if k not in keys])
 
 
 def c2am_settings(wildcards):

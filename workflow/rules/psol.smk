@@ -68,8 +68,8 @@ rule train_localizer:
         failure=last_failure(f"{R}/{{exp}}/psol/{{source}}/{{localizer}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("train_localizer", "test_size", "test_batch_size")),
-        run=run_flags(without("train_localizer", "test_size", "test_batch_size")),
+        settings=settings("train_localizer"),
+        run=run_flags("train_localizer"),
         checkpoint=run_file("{R}/{exp}/psol/{source}/{localizer}/checkpoint.pt"),
         jsonl=run_file("{R}/{exp}/psol/{source}/{localizer}/train_log.jsonl"),
     shell:
@@ -96,8 +96,8 @@ rule train_classifier:
         failure=last_failure(f"{R}/classifiers/{{dataset}}/{{classifier}}/train.log"),
         data=data_flags,
         split=data_train_split,
-        settings=settings(without("train_classifier", "test_size", "test_batch_size")),
-        run=run_flags(without("train_classifier", "test_size", "test_batch_size")),
+        settings=settings("train_classifier"),
+        run=run_flags("train_classifier"),
         checkpoint=run_file("{R}/classifiers/{dataset}/{classifier}/checkpoint.pt"),
         jsonl=run_file("{R}/classifiers/{dataset}/{classifier}/train_log.jsonl"),
     shell:
@@ -122,8 +122,8 @@ rule predict_localizer:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        settings=settings(("train_localizer", ["test_size"])),
-        run=run_flags(("train_localizer", ["test_batch_size"])),
+        settings=settings("predict_psol"),
+        run=run_flags("predict_psol"),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
@@ -145,8 +145,8 @@ rule predict_classifier:
         gpu=GPU_JOB,
     params:
         data=data_flags,
-        settings=settings(("train_classifier", ["test_size"])),
-        run=run_flags(("train_classifier", ["test_batch_size"])),
+        settings=settings("predict_psol"),
+        run=run_flags("predict_psol"),
     shell:
         "python -m stages.predict_psol --model {input.model:q} {params.data} --split {wildcards.split:q}"
         " --out {output:q} {params.settings} {params.run} --threads {threads} --no-progress > {log:q} 2>&1 || c2am_failed {log:q}"
