@@ -177,11 +177,9 @@ def _validate(config: dict) -> dict:
         else:
             ds["root"] = _from_repo(ds["root"])
         cfg["datasets"][name] = ds
-    for name, init in cfg["inits"].items():
-        init = {**_defaults_of(defs["init"]["properties"]), **init}
-        if init["path"]:
-            init["path"] = _from_repo(init["path"])
-        cfg["inits"][name] = init
+    for name, init in cfg["inits"].items():  # as given: InitSettings merges the schema's defaults
+        if init.get("path"):
+            cfg["inits"][name] = {**init, "path": _from_repo(init["path"])}
     for name, exp in cfg["experiments"].items():
         given = dict(exp)
         exp = cfg["experiments"][name] = {**_defaults_of(defs["experiment"]["properties"]), **exp}
@@ -208,7 +206,7 @@ def _validate(config: dict) -> dict:
             raise ConfigError(f"{source}: active_experiments lists {name!r}, which is not a key of experiments")
     _check_datasets(cfg, config, source)
     for name, init in cfg["inits"].items():
-        if init["source"] in ("moco", "detco", "file") and not init["path"]:
+        if init["source"] in ("moco", "detco", "file") and not init.get("path"):
             raise ConfigError(f"{source}: inits.{name}: source {init['source']} needs a `path`")
     for name, exp in cfg["experiments"].items():
         for stage in ("train_c2am", "extract_maps"):

@@ -191,7 +191,7 @@ def init_source_file(wildcards):
     """A local checkpoint is an input, so replacing the file re-runs the conversion."""
     if wildcards.init not in CFG["inits"]:
         raise WorkflowError(f"unknown init {wildcards.init!r}; config.yaml defines {sorted(CFG['inits'])}")
-    path = CFG["inits"][wildcards.init]["path"]
+    path = CFG["inits"][wildcards.init].get("path")
     return [path] if path else []
 
 
