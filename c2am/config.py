@@ -113,40 +113,51 @@ MOVED = {("train_cue_model", "test_size"): ("predict_cues", "test_size"),
             for old, new in (("test_size", "test_size"), ("test_batch_size", "batch_size"))}}
 
 
+def _mapping(node) -> dict:
+    """A config node that should be a mapping, or {} (the schema check that follows names what is wrong)."""
+    return node if isinstance(node, dict) else {}
+
+
 def _section_nodes(config: dict):
-    """(where, section, its settings) for every place of a config that sets a section's settings: stages.S,
-    experiments.E.S, segment.recipe.S, and the recipes (localizers.NAME.settings, localizer_presets.NAME, ...)."""
-    seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
-    places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe"))]
-    places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
+    """(where, scope, section, its settings) for every place of a config that sets a section's settings: stages.S,
+    experiments.E.S, segment.recipe.S, and the recipes (localizers.NAME.settings, localizer_presets.NAME, ...);
+    scope: where the section's settings are written now."""
+    places = [("stages", config.get("stages")), ("segment.recipe", _mapping(config.get("segment")).get("recipe"))]
+    places += [(f"experiments.{n}", e) for n, e in _mapping(config.get("experiments")).items()]
     for where, node in places:
-        for section, values in (node.items() if isinstance(node, dict) else ()):
+        for section, values in _mapping(node).items():
             yield f"{where}.{section}", where, section, values
     for kind in RECIPES.values():
-        for name, entry in (config.get(f"{kind}s") or {}).items():
-            if isinstance(entry, dict):
-                yield f"{kind}s.{name}.settings", "stages", f"train_{kind}", entry.get("settings")
-        for name, values in (config.get(f"{kind}_presets") or {}).items():
+        for name, entry in _mapping(config.get(f"{kind}s")).items():
+            yield f"{kind}s.{name}.settings", "stages", f"train_{kind}", _mapping(entry).get("settings")
+        for name, values in _mapping(config.get(f"{kind}_presets")).items():
             yield f"{kind}_presets.{name}", "stages", f"train_{kind}", values
+
+
+def _moved_advice(scope: str, to: str, new: str, value) -> str:
+    if to == "predict_psol" and new == "test_size":  # one value for every model: usually the crop is what was meant
+        return (f"delete it: predict_psol.test_size null runs each localizer and classifier at its training crop; "
+                f"stages.predict_psol: {{test_size: {value!r}}} would run every one of them at {value!r}")
+    return f"write {scope}.{to}: {{{new}: {value!r}}}"
 
 
 def _check_section_names(config: dict, source: str) -> None:
     """An earlier section name (stages.extract, experiments.E.c2am_train, ...) or a moved key
     (train_cue_model.test_size, train_localizer.test_size, ...) is an error naming the new one."""
-    seg = config.get("segment") if isinstance(config.get("segment"), dict) else {}
+    seg = _mapping(config.get("segment"))
     places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
-    places += [(f"experiments.{n}", e) for n, e in (config.get("experiments") or {}).items()]
+    places += [(f"experiments.{n}", e) for n, e in _mapping(config.get("experiments")).items()]
     for where, node in places:
-        for key in node if isinstance(node, dict) else ():
+        for key in _mapping(node):
             if key in RENAMED and not (key == "ddt" and where.startswith("experiments.")):  # experiments.E.ddt: rows
                 raise ConfigError(f"{source}: {where}.{key} is now {where}.{RENAMED[key]} (settings sections are "
                                   f"named like the rules that use them)")
     for place, scope, section, values in _section_nodes(config):
-        for key in values if isinstance(values, dict) else ():
+        for key, value in _mapping(values).items():
             if (section, key) in MOVED:
                 to, new = MOVED[section, key]
-                raise ConfigError(f"{source}: {place}.{key}: {section}.{key} is now {to}.{new} (write "
-                                  f"{scope}.{to}: {{{new}: {values[key]!r}}}; settings live in the section of the "
+                raise ConfigError(f"{source}: {place}.{key}: {section}.{key} is now {to}.{new} "
+                                  f"({_moved_advice(scope, to, new, value)}; settings live in the section of the "
                                   f"rule that reads them)")
 
 

@@ -172,7 +172,8 @@ def _warnings(ck: dict, model_path, files: list[Path], predicted: int, nearly_em
 @dataclass
 class _MaskSource:
     """Where predict's masks come from: C2AM's map, or with `model` (masks self_trained) 1 - the cue model's
-    background at its test `size`. `needs_rgb`: an HWC copy of each image only for the CRF and the preview."""
+    background at `size` (predict_cues.test_size). `needs_rgb`: an HWC copy of each image only for the CRF and the
+    preview."""
 
     device: torch.device
     amp: bool

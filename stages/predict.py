@@ -24,7 +24,8 @@ By hand:
         --threshold-file results/demo_effl0/boxes/threshold.json --out-dir results/predict/demo --device cpu
     python -m stages.predict --model results/demo_voc_effl0/c2am/model.pt --images results/data/demo/VOC2012/JPEGImages \
         --threshold-file results/demo_voc_effl0/boxes/threshold.json --masks self_trained \
-        --mask-model results/demo_voc_effl0/wsss/cue_model.pt --out-dir results/predict/demo_voc --device cpu
+        --mask-model results/demo_voc_effl0/wsss/cue_model.pt --test-size 160 --out-dir results/predict/demo_voc \
+        --device cpu   # --test-size: the experiment's predict_cues.test_size (the schema's 320 when left out)
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ is resized as a whole to --test-size (predict_cues.test_size) for the model (aut
 
 Reads:  --model (train_cue_model), the images of --split.   Writes: --out-dir/<image_id>.png, manifest.parquet.
 
-By hand:
+By hand (--test-size: the experiment's predict_cues.test_size, 160 for demo_voc_effl0; left out, the schema's 320):
     python -m stages.predict_cues --model results/demo_voc_effl0/wsss/cue_model.pt --dataset-format voc \
-        --dataset-root results/data/demo/VOC2012 --split val --out-dir results/demo_voc_effl0/wsss/cues/val
+        --dataset-root results/data/demo/VOC2012 --split val --test-size 160 --out-dir results/cues/demo_voc_val
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ def raw():
 
 
 # ----------------------------------------------------------------------------------------------- sizes
-SIZE_KEYS = ("resize", "crop", "size", "test_size", "refine_max_side", "batch_size", "test_batch_size",
+SIZE_KEYS = ("resize", "crop", "size", "test_size", "refine_max_side", "batch_size",
              "shard_size", "cache_mb", "memory_size", "head_width")
 
 

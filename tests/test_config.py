@@ -253,10 +253,19 @@ def test_the_psol_test_settings_moved_to_predict_psol_wherever_a_recipe_sets_the
     for part in place.split("."):
         node = node.setdefault(part, {})
     node[key] = 96
+    advice = ("delete it: predict_psol.test_size null runs each localizer and classifier at its training crop"
+              if new == "test_size" else "write stages.predict_psol: {batch_size: 96}")
     with pytest.raises(ConfigError, match=re.escape(f"{place}.{key}: {section}.{key} is now predict_psol.{new} "
-                                                    f"(write stages.predict_psol: {{{new}: 96}}")):
+                                                    f"({advice}")):
         validate_config(raw)
     del node[key]
     raw["stages"]["predict_psol"] = {new: 96}
     assert getattr(settings_for(validate_config(raw), "predict_psol"), new) == 96
+
+
+@pytest.mark.parametrize("key", ["localizers", "localizer_presets", "experiments", "segment"])
+def test_a_list_where_a_mapping_belongs_is_a_config_error_not_a_crash(raw, key):
+    raw[key] = ["x"]
+    with pytest.raises(ConfigError, match=key):
+        validate_config(raw)
 

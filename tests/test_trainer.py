@@ -9,7 +9,7 @@ import torch
 from c2am.data.readers import read_cub
 from c2am.models.pooled import PooledNet
 from c2am.settings import LocalizerTrainSettings
-from c2am.training.checkpoint import run_fingerprint
+from c2am.training.checkpoint import TrainingError, run_fingerprint
 from c2am.training.loop import RunFiles
 from c2am.training.supervised import PooledViews
 from c2am.training.trainer import task_for, train
@@ -84,3 +84,12 @@ def test_train_finishes_and_writes_the_model_only_when_the_run_ends(tmp_path, in
     assert not files.checkpoint.exists() and (tmp_path / "ck.done.pt").is_file()  # a finished run is not resumed
     done = json.loads(files.log.read_text().splitlines()[-1])
     assert done["event"] == "done" and done["extra"] == 7
+
+
+def test_a_one_process_trainer_started_under_torchrun_is_refused(tmp_path, init, records, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    s = LocalizerTrainSettings.from_dict(TINY)
+    with pytest.raises(TrainingError, match=r"runs as 1 process\(es\), but it was started as one of 2"):
+        train(lambda ctx, dev: _task(init, records)[1], s, init, records, tmp_path / "m.pt",
+              RunFiles(tmp_path / "ck.pt", tmp_path / "log.jsonl"), "cpu", False)
+    assert not any(tmp_path.iterdir())  # refused before anything is written

@@ -85,7 +85,7 @@ def train_c2am(records: list[ImageRecord], init_artifact: dict, s: C2AMTrainSett
                 "synthetic_demo": all(is_demo_image(r.path) for r in records)}  # predict warns on photos
 
     return train(build, s, init_artifact, records, out_model, RunFiles(checkpoint, log_path), device, progress,
-                 stop_after_steps, finish)
+                 stop_after_steps, finish, processes=s.gpus * s.nodes)
 
 
 @torch.no_grad()

@@ -25,8 +25,8 @@ from torch.utils.data import Dataset
 from ..data.images import verify_images
 from ..data.records import ImageRecord
 from ..settings import LoopSettings
-from .checkpoint import finish_run, run_fingerprint, save_model, seed_everything
-from .distributed import DistContext
+from .checkpoint import TrainingError, finish_run, run_fingerprint, save_model, seed_everything
+from .distributed import DistContext, env_world_size
 from .loop import RunFiles, Task, bn_is_frozen, distributed_run, fit
 from .optim import param_groups
 
@@ -49,16 +49,20 @@ def task_for(name: str, model: nn.Module, views: Dataset, loss, s: LoopSettings,
 def train(build: Callable[[DistContext, torch.device], Task], s: LoopSettings, init_artifact: dict,
           records: list[ImageRecord], out_model: Path, files: RunFiles, device: str = "auto", progress: bool = True,
           stop_after_steps: int | None = None, finish: Callable[[nn.Module, torch.device], dict] | None = None,
-          model_entries: dict | None = None) -> dict:
+          model_entries: dict | None = None, processes: int = 1) -> dict:
     """Train the Task `build` makes on `records`; write `out_model`; return the training summary.
 
     `finish(model, device)`: what the trainer adds to the summary once trained (rank 0 only, before the model is
     written); `model_entries`: trainer-specific entries of the model file. `files.checkpoint` is rewritten every
     epoch (and every `checkpoint_every_steps` steps); a run started again with the same settings, init and images
     resumes from it exactly. `stop_after_steps` simulates a kill (for tests): the summary is then
-    {"stopped_at_step": k}. Under torchrun every process trains on its share of each global batch; only rank 0
-    writes the log, checkpoints and the model.
+    {"stopped_at_step": k}. `processes`: how many the trainer runs as (C2AM: gpus x nodes under torchrun, where
+    every process trains on its share of each global batch and only rank 0 writes the log, checkpoints and the
+    model; the other trainers: one).
     """
+    if env_world_size() != processes:
+        raise TrainingError(f"this training runs as {processes} process(es), but it was started as one of "
+                            f"{env_world_size()} (torchrun): start it with python")
     checked = verify_images([r.path for r in records], s.workers)
     with distributed_run(device) as (ctx, dev):
         seed_everything(s.seed)
