@@ -118,13 +118,19 @@ def _mapping(node) -> dict:
     return node if isinstance(node, dict) else {}
 
 
+def _section_places(config: dict) -> list[tuple[str, object]]:
+    """(where, node) of every mapping of a config keyed by section names: stages, segment.recipe, segment.views
+    (epochs by section) and experiments.E."""
+    seg = _mapping(config.get("segment"))
+    places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
+    return places + [(f"experiments.{n}", e) for n, e in _mapping(config.get("experiments")).items()]
+
+
 def _section_nodes(config: dict):
     """(where, scope, section, its settings) for every place of a config that sets a section's settings: stages.S,
     experiments.E.S, segment.recipe.S, and the recipes (localizers.NAME.settings, localizer_presets.NAME, ...);
-    scope: where the section's settings are written now."""
-    places = [("stages", config.get("stages")), ("segment.recipe", _mapping(config.get("segment")).get("recipe"))]
-    places += [(f"experiments.{n}", e) for n, e in _mapping(config.get("experiments")).items()]
-    for where, node in places:
+    scope: where the section's settings are written now. (segment.views holds numbers: no settings.)"""
+    for where, node in _section_places(config):
         for section, values in _mapping(node).items():
             yield f"{where}.{section}", where, section, values
     for kind in RECIPES.values():
@@ -144,10 +150,7 @@ def _moved_advice(scope: str, to: str, new: str, value) -> str:
 def _check_section_names(config: dict, source: str) -> None:
     """An earlier section name (stages.extract, experiments.E.c2am_train, ...) or a moved key
     (train_cue_model.test_size, train_localizer.test_size, ...) is an error naming the new one."""
-    seg = _mapping(config.get("segment"))
-    places = [("stages", config.get("stages")), ("segment.recipe", seg.get("recipe")), ("segment.views", seg.get("views"))]
-    places += [(f"experiments.{n}", e) for n, e in _mapping(config.get("experiments")).items()]
-    for where, node in places:
+    for where, node in _section_places(config):
         for key in _mapping(node):
             if key in RENAMED and not (key == "ddt" and where.startswith("experiments.")):  # experiments.E.ddt: rows
                 raise ConfigError(f"{source}: {where}.{key} is now {where}.{RENAMED[key]} (settings sections are "
